@@ -1,0 +1,76 @@
+/**
+ * The closed sets of label values a build can produce. Keeping them closed is what bounds
+ * the cardinality of every build metric: only runner names come from outside.
+ */
+
+/** States a build is in while it is live. */
+export const LIVE_STATES = ['pending', 'running'] as const
+export type LiveState = typeof LIVE_STATES[number]
+
+/** States a build ends in. */
+export const FINAL_STATES = ['success', 'failed', 'canceled', 'timedout'] as const
+export type FinalState = typeof FINAL_STATES[number]
+
+/** GitLab Runner's build stages, in the order a build passes through them. */
+export const BUILTIN_STAGES = [
+  'resolve_secrets',
+  'prepare_executor',
+  'prepare_script',
+  'get_sources',
+  'clear_worktree',
+  'restore_cache',
+  'download_artifacts',
+  'step_script',
+  'after_script',
+  'archive_cache',
+  'archive_cache_on_failure',
+  'upload_artifacts_on_success',
+  'upload_artifacts_on_failure',
+  'cleanup_file_variables'
+] as const
+export type BuiltinStage = typeof BUILTIN_STAGES[number]
+
+/** The stage label of a build that has not entered any stage yet. */
+export const NO_STAGE = 'none'
+
+/** GitLab Runner's failure reasons. */
+export const FAILURE_REASONS = [
+  'script_failure',
+  'runner_system_failure',
+  'job_execution_timeout',
+  'image_pull_failure',
+  'unknown_failure',
+  'runner_configuration_error',
+  'runner_external_dependency_failure',
+  'runner_interrupted',
+  'job_canceled'
+] as const
+export type FailureReason = typeof FAILURE_REASONS[number]
+
+/** Upper bounds of `runner_build_duration_seconds`: job-length scale, from 30 s to 10 h. */
+export const DURATION_BUCKETS = [30, 60, 300, 600, 1800, 3600, 7200, 10800, 18000, 36000] as const
+
+/** Events that misuse the tracker and are ignored rather than allowed to corrupt a count. */
+export const IGNORED_EVENTS = ['finish_after_finish', 'set_stage_after_finish'] as const
+export type IgnoredEvent = typeof IGNORED_EVENTS[number]
+
+const STAGE_NAME = /^[a-z][a-z0-9_]*$/
+
+/**
+ * Builds the stage list from the built-in stages and a user's extra ones.
+ * Throws a TypeError naming the bad entry: stage names become label values.
+ */
+export function resolveStages (extra: readonly unknown[] = []): readonly string[] {
+  const stages: string[] = [...BUILTIN_STAGES]
+  for (const stage of extra) {
+    if (typeof stage !== 'string' || !STAGE_NAME.test(stage) || stage === NO_STAGE) {
+      throw new TypeError(`stage ${JSON.stringify(stage)} is not allowed: a stage name matches ${STAGE_NAME.source} and is not "${NO_STAGE}"`)
+    }
+    if (!stages.includes(stage)) stages.push(stage)
+  }
+  return stages
+}
+
+export function describeAllowed (values: readonly string[]): string {
+  return values.join(', ')
+}

@@ -1,0 +1,34 @@
+import type { Registry } from 'prom-client'
+import { LIVE_STATES } from '../build-vocabulary.js'
+import type { BuildTracker } from '../build-tracker.js'
+import { registerFamily, type Sample } from './scrape-time-metric.js'
+
+/**
+ * `runner_builds`: live builds per (runner, state, stage), read from the tracker's counts.
+ * A series stays, at zero, once it has held a build, so a graph drops to 0 instead of going stale.
+ */
+export function registerBuildsMetric (registry: Registry, tracker: BuildTracker): void {
+  registerFamily(registry, {
+    name: 'runner_builds',
+    help: 'Builds running now, by runner, state and stage.',
+    type: 'gauge',
+    read: () => {
+      const samples: Sample[] = []
+      const stageSlots = tracker.stageSlots
+      for (const runner of tracker.runners()) {
+        for (let slot = 0; slot < runner.live.length; slot++) {
+          if (runner.seen[slot] === 0) continue
+          samples.push({
+            labels: {
+              runner: runner.name,
+              state: LIVE_STATES[Math.floor(slot / stageSlots)]!,
+              stage: tracker.stageName(slot % stageSlots)
+            },
+            value: runner.live[slot]!
+          })
+        }
+      }
+      return samples
+    }
+  })
+}

@@ -1,0 +1,50 @@
+import type { Metric, Registry } from 'prom-client'
+
+export type MetricKind = 'counter' | 'gauge' | 'histogram'
+
+export interface Sample {
+  labels: Record<string, string | number>
+  value: number
+  /** For histograms: the `_bucket`, `_sum` or `_count` series of the family. */
+  metricName?: string
+}
+
+export interface MetricFamily {
+  name: string
+  help: string
+  type: MetricKind
+  /** Reads the family's source now; called once per scrape. */
+  read: () => Sample[] | Promise<Sample[]>
+}
+
+/**
+ * A metric family whose samples are computed when the registry is scraped, from state
+ * owned elsewhere (the way a Go `prometheus.Collector` works). It speaks the interface
+ * prom-client's Registry renders, so the exposition format stays prom-client's.
+ */
+class ScrapeTimeMetric {
+  readonly name: string
+  readonly help: string
+  readonly type: MetricKind
+  readonly aggregator = 'sum'
+  readonly #read: MetricFamily['read']
+
+  constructor (family: MetricFamily) {
+    this.name = family.name
+    this.help = family.help
+    this.type = family.type
+    this.#read = family.read
+  }
+
+  async get (): Promise<{ name: string, help: string, type: MetricKind, aggregator: string, values: Sample[] }> {
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: await this.#read() }
+  }
+
+  /** The values live in their source; there is nothing here to reset. */
+  reset (): void {}
+}
+
+export function registerFamily (registry: Registry, family: MetricFamily): void {
+  // prom-client types registerMetric for its own classes only; it reads name, help, type and get().
+  registry.registerMetric(new ScrapeTimeMetric(family) as unknown as Metric)
+}

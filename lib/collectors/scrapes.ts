@@ -1,0 +1,35 @@
+import type { Registry } from 'prom-client'
+import { registerFamily } from './scrape-time-metric.js'
+
+/** The status codes the metrics route answers with; each is present at zero before it happens. */
+const CODES = [200, 500, 503] as const
+export type ScrapeCode = typeof CODES[number]
+
+/** How the metrics route has answered, kept as plain numbers and exported at scrape time. */
+export class ScrapeStats {
+  inFlight = 0
+  readonly #byCode = new Map<ScrapeCode, number>(CODES.map((code) => [code, 0]))
+
+  count (code: ScrapeCode): void {
+    this.#byCode.set(code, this.#byCode.get(code)! + 1)
+  }
+
+  byCode (): ReadonlyMap<ScrapeCode, number> {
+    return this.#byCode
+  }
+}
+
+export function registerScrapeMetrics (registry: Registry, stats: ScrapeStats): void {
+  registerFamily(registry, {
+    name: 'runner_metrics_scrapes_total',
+    help: 'Responses of the metrics endpoint, by HTTP status code.',
+    type: 'counter',
+    read: () => Array.from(stats.byCode(), ([code, value]) => ({ labels: { code }, value }))
+  })
+  registerFamily(registry, {
+    name: 'runner_metrics_scrapes_in_flight',
+    help: 'Scrapes of the metrics endpoint being served now.',
+    type: 'gauge',
+    read: () => [{ labels: {}, value: stats.inFlight }]
+  })
+}

@@ -1,0 +1,33 @@
+import { createRequire } from 'node:module'
+import type { Registry } from 'prom-client'
+import { registerFamily } from './scrape-time-metric.js'
+
+export const VERSION_LABELS = ['name', 'version', 'revision', 'branch', 'node_version', 'built_at', 'os', 'architecture'] as const
+export type VersionInfo = Partial<Record<typeof VERSION_LABELS[number], string>>
+
+const ownPackage = createRequire(import.meta.url)('../../package.json') as { name: string, version: string }
+
+/** This package's own build information: what the standalone server reports unless told otherwise. */
+export function defaultVersionInfo (): Required<VersionInfo> {
+  return {
+    name: ownPackage.name,
+    version: ownPackage.version,
+    revision: 'unknown',
+    branch: 'unknown',
+    node_version: process.version,
+    built_at: 'unknown',
+    os: process.platform,
+    architecture: process.arch
+  }
+}
+
+/** `runner_version_info`: constant 1, the build information in its labels. */
+export function registerVersionMetric (registry: Registry, info: VersionInfo = {}): void {
+  const labels = { ...defaultVersionInfo(), ...info }
+  registerFamily(registry, {
+    name: 'runner_version_info',
+    help: 'Build information of the runner manager: constant 1, the information is in the labels.',
+    type: 'gauge',
+    read: () => [{ labels, value: 1 }]
+  })
+}

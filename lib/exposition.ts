@@ -1,0 +1,77 @@
+import { promisify } from 'node:util'
+import { gzip as gzipCallback } from 'node:zlib'
+import Negotiator from 'negotiator'
+import { Registry, type Metric } from 'prom-client'
+
+const gzip = promisify(gzipCallback)
+
+export const TEXT_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE
+export const OPENMETRICS_CONTENT_TYPE = Registry.OPENMETRICS_CONTENT_TYPE
+type ContentType = typeof TEXT_CONTENT_TYPE | typeof OPENMETRICS_CONTENT_TYPE
+
+// What the Accept header is matched against: negotiator compares parameters, so a range
+// asking for OpenMetrics 0.0.1 does not match, while a bare `text/plain` does.
+const OFFERED_TYPES = ['text/plain; version=0.0.4', 'application/openmetrics-text; version=1.0.0']
+const OFFERED_ENCODINGS = ['identity', 'gzip']
+
+export interface Negotiated {
+  contentType: ContentType
+  gzip: boolean
+}
+
+/**
+ * Picks the exposition format and encoding from the request headers, honouring q-values.
+ * Like Prometheus' own handler, a request that accepts neither format still gets text.
+ */
+export function negotiate (headers: { accept?: string | undefined, 'accept-encoding'?: string | undefined }): Negotiated {
+  const negotiator = new Negotiator({ headers: { accept: headers.accept ?? '*/*', 'accept-encoding': headers['accept-encoding'] ?? 'identity' } })
+  const type = negotiator.mediaType(OFFERED_TYPES)
+  return {
+    contentType: type === OFFERED_TYPES[1] ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE,
+    gzip: negotiator.encoding(OFFERED_ENCODINGS) === 'gzip'
+  }
+}
+
+interface Gathered { name: string, type: string }
+
+/** What prom-client's Registry reads of a registered metric; its typings leave these out. */
+interface RegisteredMetric extends Gathered {
+  get: () => Promise<Gathered>
+  getForPromString?: () => Promise<Gathered>
+}
+
+// prom-client's typings declare no constructor argument, though the content type is one.
+const RegistryOf = Registry as unknown as new (contentType: ContentType) => Registry
+
+/**
+ * A stand-in for one registered metric, presenting it as the target format names it.
+ * prom-client's OpenMetrics rendering renames counters on the metric objects themselves
+ * (it strips `_total` for good), so a shared registry is never rendered in that mode:
+ * a throwaway registry of these views is.
+ */
+function viewFor (metric: RegisteredMetric, contentType: ContentType): Metric {
+  const rename = contentType === OPENMETRICS_CONTENT_TYPE && metric.type === 'counter'
+  const present = <T extends Gathered>(gathered: T): T => rename ? { ...gathered, name: gathered.name.replace(/_total$/, '') } : gathered
+  const view: RegisteredMetric = {
+    name: present(metric).name,
+    type: metric.type,
+    get: async () => present(await metric.get()),
+    getForPromString: metric.getForPromString && (async () => present(await metric.getForPromString!()))
+  }
+  return view as unknown as Metric
+}
+
+/** Renders every metric of `registry` in `contentType` without changing the registry. */
+export async function render (registry: Registry, contentType: ContentType): Promise<string> {
+  if (contentType === TEXT_CONTENT_TYPE && registry.contentType === TEXT_CONTENT_TYPE) return await registry.metrics()
+  const target = new RegistryOf(contentType)
+  // prom-client keeps default labels in a field with no getter; the view must carry them too.
+  target.setDefaultLabels((registry as unknown as { _defaultLabels: object })._defaultLabels)
+  for (const metric of registry.getMetricsAsArray()) target.registerMetric(viewFor(metric as unknown as RegisteredMetric, contentType))
+  return await target.metrics()
+}
+
+/** The body as it goes on the wire. */
+export async function encode (body: string, useGzip: boolean): Promise<Buffer | string> {
+  return useGzip ? await gzip(body) : body
+}

@@ -1,0 +1,41 @@
+import type { Build, BuildTracker } from './build-tracker.js'
+
+export const JOBS_LIST_VERSION = '2'
+
+export interface JobEntry {
+  id: string
+  runner: string
+  state: string
+  stage: string
+  duration_seconds: number
+  stage_durations_seconds: Record<string, number>
+}
+
+function entry (build: Build): JobEntry {
+  return {
+    id: build.id,
+    runner: build.runner,
+    state: build.state,
+    stage: build.stage,
+    duration_seconds: build.duration,
+    stage_durations_seconds: build.stageDurations()
+  }
+}
+
+/** A value quoted only when it would break the `key=value` line apart. */
+function field (value: string): string {
+  return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value)
+}
+
+/** One line per live build, oldest first, in the shape of GitLab Runner's `/debug/jobs/list`. */
+export function jobsListText (tracker: BuildTracker): string {
+  let text = ''
+  for (const build of tracker.liveBuilds()) {
+    text += `id=${field(build.id)} runner=${field(build.runner)} state=${build.state} stage=${build.stage} duration=${build.duration.toFixed(3)}s\n`
+  }
+  return text
+}
+
+export function jobsListJson (tracker: BuildTracker): { builds: JobEntry[] } {
+  return { builds: Array.from(tracker.liveBuilds(), entry) }
+}

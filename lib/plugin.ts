@@ -1,0 +1,80 @@
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import fp from 'fastify-plugin'
+import Negotiator from 'negotiator'
+import { Registry } from 'prom-client'
+import type { BuildTracker } from './build-tracker.js'
+import { registerBuildsMetric } from './collectors/builds.js'
+import { registerLifecycleMetrics } from './collectors/lifecycle.js'
+import { registerRuntimeMetrics } from './collectors/runtime.js'
+import { ScrapeStats, registerScrapeMetrics } from './collectors/scrapes.js'
+import { registerVersionMetric } from './collectors/version.js'
+import { JOBS_LIST_VERSION, jobsListJson, jobsListText } from './jobs-list.js'
+import { createScraper, sendScrape } from './metrics-route.js'
+import { resolveOptions, type RunnerMetricsOptions } from './plugin-options.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The prom-client Registry of this instance's metrics. */
+    metrics: Registry
+    /** The build tracker whose state `runner_builds` and the lifecycle metrics report. */
+    builds: BuildTracker
+  }
+}
+
+const OTHER_METHODS = ['DELETE', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const
+
+function registerMetrics (registry: Registry, tracker: BuildTracker, options: ReturnType<typeof resolveOptions>, stats: ScrapeStats): void {
+  try {
+    registerBuildsMetric(registry, tracker)
+    registerLifecycleMetrics(registry, tracker)
+    registerVersionMetric(registry, options.version)
+    registerScrapeMetrics(registry, stats)
+    if (options.defaultMetrics) registerRuntimeMetrics(registry)
+  } catch (error) {
+    throw new Error(`fastify-runner-metrics: the registry already holds one of its metrics (${(error as Error).message}); give each instance its own registry`)
+  }
+}
+
+function methodNotAllowed (app: FastifyInstance, url: string): void {
+  app.route({
+    method: [...OTHER_METHODS],
+    url,
+    handler: async (request, reply) => reply.code(405).header('allow', 'GET, HEAD').type('text/plain; charset=utf-8').send(`method ${request.method} not allowed; use GET or HEAD\n`)
+  })
+}
+
+const runnerMetrics: FastifyPluginAsync<RunnerMetricsOptions> = async (app, rawOptions) => {
+  if (app.hasDecorator('metrics') || app.hasDecorator('builds')) {
+    throw new Error('fastify-runner-metrics is already registered on this Fastify instance (or another plugin decorates "metrics" or "builds"); register it once per instance')
+  }
+  const options = resolveOptions(rawOptions)
+  const registry = options.registry ?? new Registry()
+  const tracker = options.tracker
+  const stats = new ScrapeStats()
+  registerMetrics(registry, tracker, options, stats)
+  app.decorate('metrics', registry)
+  app.decorate('builds', tracker)
+
+  if (options.endpoint !== false) {
+    const scrape = createScraper(registry, stats, options, app.log)
+    app.route({
+      method: ['GET', 'HEAD'],
+      url: options.endpoint,
+      // Load shedding must not blind the operator: @fastify/under-pressure lets a route
+      // through when its pressureHandler returns nothing.
+      config: { pressureHandler: () => undefined },
+      handler: async (request, reply) => sendScrape(reply, await scrape(request.headers))
+    })
+    methodNotAllowed(app, options.endpoint)
+  }
+
+  if (options.jobsList !== false) {
+    app.get(options.jobsList, async (request, reply) => {
+      reply.header('x-list-version', JOBS_LIST_VERSION).header('vary', 'Accept')
+      const wantsJson = new Negotiator(request).mediaType(['text/plain', 'application/json']) === 'application/json'
+      return wantsJson ? jobsListJson(tracker) : reply.type('text/plain; charset=utf-8').send(jobsListText(tracker))
+    })
+  }
+}
+
+export default fp(runnerMetrics, { name: 'fastify-runner-metrics', fastify: '5.x' })
