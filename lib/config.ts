@@ -1,0 +1,155 @@
+import { readFile } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
+import { parse, type TomlError } from 'smol-toml'
+import { parseAddress, type ListenAddress } from './address.js'
+import type { RunnerConfig } from './build-tracker.js'
+
+/** GitLab Runner's log levels, and the pino level each becomes. */
+const LOG_LEVELS = { debug: 'debug', info: 'info', warn: 'warn', warning: 'warn', error: 'error', fatal: 'fatal', panic: 'fatal' } as const
+export type LogLevel = typeof LOG_LEVELS[keyof typeof LOG_LEVELS]
+
+const READ_ERRORS: Record<string, string> = {
+  ENOENT: 'no such file',
+  EACCES: 'permission denied',
+  EISDIR: 'is a folder, not a file'
+}
+
+/** GitLab Runner runs one build at a time when `concurrent` is not set. */
+const DEFAULT_CONCURRENT = 1
+
+/** The part of a GitLab Runner `config.toml` this server uses; everything else is ignored. */
+export interface RunnerManagerConfig {
+  /** From `metrics_server` or its alias `listen_address`; undefined: the metrics server is disabled. */
+  metricsServer: ListenAddress | undefined
+  concurrent: number
+  logLevel: LogLevel
+  /** Resolved against the config file's folder. */
+  webConfigFile: string | undefined
+  runners: RunnerConfig[]
+}
+
+/**
+ * A problem a user can fix in their config. The message names the file and the key or
+ * line; it never repeats a value that could be a secret.
+ */
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+type Table = Record<string, unknown>
+
+function kind (value: unknown): string {
+  if (Array.isArray(value)) return 'an array'
+  if (value instanceof Date) return 'a date'
+  return value === null ? 'null' : `a ${typeof value === 'object' ? 'table' : typeof value}`
+}
+
+function optionalString (table: Table, key: string, where: string): string | undefined {
+  const value = table[key]
+  if (value === undefined || typeof value === 'string') return value
+  throw new ConfigError(`${where}${key} must be a string, got ${kind(value)}`)
+}
+
+function optionalCount (table: Table, key: string, where: string): number | undefined {
+  const value = table[key]
+  if (value === undefined) return undefined
+  if (typeof value !== 'number') throw new ConfigError(`${where}${key} must be an integer, got ${kind(value)}`)
+  if (!Number.isInteger(value)) throw new ConfigError(`${where}${key} must be an integer, got ${value}`)
+  if (value < 0) throw new ConfigError(`${where}${key} must not be negative, got ${value}`)
+  return value
+}
+
+function listenAddress (table: Table): ListenAddress | undefined {
+  const metricsServer = optionalString(table, 'metrics_server', '')
+  const listenAddress = optionalString(table, 'listen_address', '')
+  if (metricsServer !== undefined && listenAddress !== undefined && metricsServer !== listenAddress) {
+    throw new ConfigError('metrics_server and listen_address are aliases and disagree; set one of them')
+  }
+  const key = metricsServer !== undefined ? 'metrics_server' : 'listen_address'
+  const address = metricsServer ?? listenAddress
+  if (address === undefined || address === '') return undefined
+  try {
+    return parseAddress(address)
+  } catch (error) {
+    throw new ConfigError(`${key}: ${(error as Error).message}`)
+  }
+}
+
+function logLevel (table: Table): LogLevel {
+  const level = optionalString(table, 'log_level', '') ?? 'info'
+  const mapped = LOG_LEVELS[level as keyof typeof LOG_LEVELS]
+  if (mapped === undefined) throw new ConfigError(`log_level must be one of ${Object.keys(LOG_LEVELS).join(', ')}`)
+  return mapped
+}
+
+/**
+ * GitLab Runner's `[[runners]]`: a name, and a `limit` where 0 means no limit. Entries that
+ * share a name share its series, so their limits add up (and one without a limit lifts it).
+ */
+function runners (table: Table): RunnerConfig[] {
+  const entries = table.runners ?? []
+  if (!Array.isArray(entries)) throw new ConfigError(`runners must be an array of tables ([[runners]]), got ${kind(entries)}`)
+  const limits = new Map<string, number | undefined>()
+  entries.forEach((entry: unknown, index) => {
+    const where = `runners[${index}]`
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new ConfigError(`${where} must be a table, got ${kind(entry)}`)
+    const name = optionalString(entry as Table, 'name', `${where}.`)
+    if (name === undefined || name === '') throw new ConfigError(`${where}.name is required: it is the runner label of the runner's metrics`)
+    const limit = optionalCount(entry as Table, 'limit', `${where} ("${name}").`) || undefined
+    if (!limits.has(name)) {
+      limits.set(name, limit)
+    } else {
+      const previous = limits.get(name)
+      limits.set(name, previous === undefined || limit === undefined ? undefined : previous + limit)
+    }
+  })
+  return Array.from(limits, ([name, limit]) => limit === undefined ? { name } : { name, limit })
+}
+
+/** Validates a parsed config.toml (a plain object). `baseDir` anchors relative file paths. */
+export function configFromObject (raw: unknown, baseDir = process.cwd()): RunnerManagerConfig {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(`the config must be a table, got ${kind(raw)}`)
+  const table = raw as Table
+  const webConfigFile = optionalString(table, 'web_config_file', '')
+  return {
+    metricsServer: listenAddress(table),
+    concurrent: optionalCount(table, 'concurrent', '') ?? DEFAULT_CONCURRENT,
+    logLevel: logLevel(table),
+    webConfigFile: webConfigFile === undefined || webConfigFile === '' ? undefined : resolve(baseDir, webConfigFile),
+    runners: runners(table)
+  }
+}
+
+function tomlProblem (error: TomlError): string {
+  // The first line only: smol-toml follows it with an excerpt of the file, which may hold a token.
+  const problem = error.message.split('\n', 1)[0]!.replace(/^Invalid TOML document: /, '')
+  return `line ${error.line}, column ${error.column}: invalid TOML: ${problem}`
+}
+
+/** Parses config.toml text; every problem is a ConfigError naming `file`. */
+export function parseConfig (text: string, file: string): RunnerManagerConfig {
+  let raw: unknown
+  try {
+    raw = parse(text)
+  } catch (error) {
+    // smol-toml reports every problem, nesting too deep included, as a TomlError.
+    throw new ConfigError(`${file}: ${tomlProblem(error as TomlError)}`)
+  }
+  try {
+    return configFromObject(raw, dirname(resolve(file)))
+  } catch (error) {
+    throw new ConfigError(`${file}: ${(error as Error).message}`)
+  }
+}
+
+/** Reads and validates a GitLab Runner style config.toml. */
+export async function loadConfig (file: string): Promise<RunnerManagerConfig> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (error) {
+    const { code } = error as NodeJS.ErrnoException
+    throw new ConfigError(`${file}: ${READ_ERRORS[code!] ?? `cannot be read (${code})`}`)
+  }
+  return parseConfig(text, file)
+}

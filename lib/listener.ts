@@ -1,0 +1,113 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { Server as NetServer, type AddressInfo, type Socket } from 'node:net'
+import { formatAddress, type ListenAddress } from './address.js'
+
+export type RequestHandler = (request: IncomingMessage, response: ServerResponse) => void
+
+/**
+ * Limits for slow or stuck clients. Keep-alive outlasts Prometheus' default one-minute
+ * scrape interval, so a scraper reuses its connection.
+ */
+const SERVER_LIMITS = {
+  headersTimeout: 10_000,
+  requestTimeout: 30_000,
+  keepAliveTimeout: 75_000,
+  maxHeaderSize: 8192
+}
+
+/** A listen address that cannot be bound; the message says which and why. */
+export class ListenError extends Error {
+  override name = 'ListenError'
+}
+
+const REASONS: Record<string, string> = {
+  EADDRINUSE: 'the address is already in use',
+  EADDRNOTAVAIL: 'the address is not on this machine',
+  EACCES: 'permission denied (ports below 1024 need privileges)',
+  ENOTFOUND: 'the host name does not resolve',
+  EAI_AGAIN: 'the host name does not resolve'
+}
+
+/** Opens a listener on `address` that hands every request to `handler`. */
+export async function listen (address: ListenAddress, handler: RequestHandler): Promise<Listener> {
+  const server = createServer({ requestTimeout: SERVER_LIMITS.requestTimeout, headersTimeout: SERVER_LIMITS.headersTimeout, maxHeaderSize: SERVER_LIMITS.maxHeaderSize }, handler)
+  server.keepAliveTimeout = SERVER_LIMITS.keepAliveTimeout
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      reject(new ListenError(`cannot listen on ${formatAddress(address)}: ${REASONS[error.code!] ?? error.message}`))
+    })
+    server.listen({ host: address.host, port: address.port }, resolve)
+  })
+  return new Listener(server)
+}
+
+/** How often a closing listener looks for connections it may end. */
+const SWEEP_MS = 50
+/**
+ * How long a closing listener waits on a connection with no request in progress before ending
+ * it: a new one (as Go's http.Server does) and one kept alive after a response. A request
+ * already on its way is read within that time and then answered.
+ */
+const NEW_CONNECTION_GRACE_MS = 2000
+const KEPT_ALIVE_GRACE_MS = 250
+
+interface Connection {
+  /** When the connection was accepted or last finished a response. */
+  idleSince: number
+  active: number
+  served: boolean
+}
+
+/**
+ * An HTTP listener that can be closed without losing a request already sent to it. Node's own
+ * `close()` drops every connection it has not yet parsed a request on, so a scrape sent just
+ * before shutdown would be reset; this one tracks connections and ends each once it is idle.
+ * A client that then finds its kept-alive connection closed retries, as HTTP clients do.
+ */
+export class Listener {
+  readonly server: Server
+  readonly #connections = new Map<Socket, Connection>()
+
+  constructor (server: Server) {
+    this.server = server
+    server.on('connection', (socket: Socket) => {
+      this.#connections.set(socket, { idleSince: performance.now(), active: 0, served: false })
+      socket.once('close', () => this.#connections.delete(socket))
+    })
+    server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+      const connection = this.#connections.get(request.socket)!
+      connection.active++
+      response.once('close', () => {
+        connection.active--
+        connection.served = true
+        connection.idleSince = performance.now()
+      })
+    })
+  }
+
+  address (): AddressInfo {
+    return this.server.address() as AddressInfo
+  }
+
+  /** Stops accepting, lets requests in flight finish, and drops connections still open after `graceMs`. */
+  async close (graceMs: number): Promise<void> {
+    // net.Server's close only stops accepting; http.Server's would also drop unparsed connections.
+    const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(this.server, () => resolve()))
+    const sweep = setInterval(() => this.#endIdle(), SWEEP_MS)
+    const force = setTimeout(() => this.server.closeAllConnections(), graceMs)
+    this.#endIdle()
+    await closed
+    clearInterval(sweep)
+    clearTimeout(force)
+    // http.Server's own close stops its connection-timeout timer; the listener is closed already.
+    this.server.close(() => {})
+  }
+
+  #endIdle (): void {
+    const now = performance.now()
+    for (const [socket, connection] of this.#connections) {
+      const grace = connection.served ? KEPT_ALIVE_GRACE_MS : NEW_CONNECTION_GRACE_MS
+      if (connection.active === 0 && now - connection.idleSince >= grace) socket.end()
+    }
+  }
+}

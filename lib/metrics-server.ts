@@ -1,0 +1,174 @@
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { Registry } from 'prom-client'
+import { formatAddress, parseAddress, type ListenAddress } from './address.js'
+import { BuildTracker } from './build-tracker.js'
+import { ConfigLoadStats, registerConfigMetrics } from './collectors/config.js'
+import { defaultVersionInfo, type VersionInfo } from './collectors/version.js'
+import { ConfigError, configFromObject, loadConfig, type RunnerManagerConfig } from './config.js'
+import { listen, type Listener, type RequestHandler } from './listener.js'
+import runnerMetrics from './plugin.js'
+import { registerStandaloneRoutes } from './standalone-routes.js'
+
+export interface MetricsServerOptions {
+  /** A GitLab Runner style config.toml, read at start and again by `reload()`. */
+  configFile?: string
+  /** The config as an object of config.toml's shape, when there is no file. */
+  config?: Record<string, unknown>
+  /** A listen address that overrides the config's `metrics_server` (the CLI's flag or env). */
+  metricsServer?: string
+  /** The tracker your runner manager feeds; by default a new one, at `server.tracker`. */
+  tracker?: BuildTracker
+  /** Labels of `runner_version_info`. */
+  version?: VersionInfo
+  /** A pino-compatible logger; by default Fastify's pino at the config's `log_level`. */
+  logger?: FastifyBaseLogger
+  /** Milliseconds in-flight requests get to finish on close or rebind. Default 10000. */
+  closeGraceMs?: number
+}
+
+export type ReloadResult = { ok: true } | { ok: false, error: string }
+
+export interface MetricsServer {
+  readonly app: FastifyInstance
+  readonly tracker: BuildTracker
+  readonly registry: Registry
+  /** The config in force. */
+  readonly config: RunnerManagerConfig
+  /** Where the metrics server listens, or undefined while it is disabled. */
+  address: () => AddressInfo | undefined
+  /** Re-reads the config file (or takes `config`) and applies it; on any error the old config stays. */
+  reload: (config?: Record<string, unknown>) => Promise<ReloadResult>
+  /** Stops accepting, lets in-flight requests finish, releases everything. */
+  close: () => Promise<void>
+}
+
+/** Scrapes every few seconds must not log two lines each. */
+function quietRequests (): { logController: InstanceType<typeof Fastify.LogController> } | { disableRequestLogging: true } {
+  // Fastify 5.12 moved this switch into LogController and deprecated the flag; earlier 5.x know only the flag.
+  /* c8 ignore next */
+  if (Fastify.LogController === undefined) return { disableRequestLogging: true }
+  return { logController: new Fastify.LogController({ disableRequestLogging: true }) }
+}
+
+function sameAddress (a: ListenAddress | undefined, b: ListenAddress | undefined): boolean {
+  return a?.host === b?.host && a?.port === b?.port
+}
+
+function overrideAddress (address: string | undefined): ListenAddress | undefined {
+  if (address === undefined) return undefined
+  try {
+    return parseAddress(address)
+  } catch (error) {
+    throw new ConfigError(`metrics server address override: ${(error as Error).message}`)
+  }
+}
+
+/**
+ * The runner manager's metrics server: the plugin on its own Fastify instance, listening where
+ * the config says, rebinding on reload with no gap (the new listener is up before the old one closes).
+ */
+export async function startMetricsServer (options: MetricsServerOptions = {}): Promise<MetricsServer> {
+  const { configFile, closeGraceMs = 10_000 } = options
+  if (configFile !== undefined && options.config !== undefined) throw new TypeError('startMetricsServer: give configFile or config, not both')
+  const override = overrideAddress(options.metricsServer)
+  const read = async (config = options.config): Promise<RunnerManagerConfig> => configFile !== undefined && config === undefined ? await loadConfig(configFile) : configFromObject(config ?? {})
+  let config = await read()
+
+  const tracker = options.tracker ?? new BuildTracker()
+  tracker.configure(config)
+  const version = { ...defaultVersionInfo(), ...options.version }
+  let handler: RequestHandler | undefined
+  const app = Fastify({
+    ...(options.logger === undefined ? { logger: { level: config.logLevel } } : { loggerInstance: options.logger }),
+    ...quietRequests(),
+    // Fastify gets a server it never listens on; listeners come and go in `apply` below.
+    serverFactory: (fastifyHandler) => {
+      handler = fastifyHandler
+      return createServer()
+    }
+  })
+  const stats = new ConfigLoadStats()
+  let closing = false
+  await app.register(runnerMetrics, { tracker, version, jobsList: true })
+  registerConfigMetrics(app.metrics, stats)
+  registerStandaloneRoutes(app, version)
+  await app.ready()
+
+  let server: Listener | undefined
+  let listeningOn: ListenAddress | undefined
+  let applied = false
+
+  /** Moves the listener to `address`: the new one is up before the old one closes. */
+  async function moveListener (address: ListenAddress | undefined): Promise<void> {
+    if (applied && sameAddress(address, listeningOn)) return
+    const next = address === undefined ? undefined : await listen(address, handler!)
+    const previous = server
+    server = next
+    listeningOn = address
+    if (next === undefined) {
+      app.log.info('metrics server is disabled: metrics_server is not set')
+    } else {
+      const bound = next.address()
+      app.log.info(`metrics server listening on http://${formatAddress({ host: bound.address, port: bound.port })}`)
+    }
+    if (previous !== undefined) await previous.close(closeGraceMs)
+  }
+
+  async function apply (next: RunnerManagerConfig): Promise<void> {
+    await moveListener(override ?? next.metricsServer)
+    tracker.configure(next)
+    if (options.logger === undefined) app.log.level = next.logLevel
+    config = next
+    applied = true
+    stats.success()
+  }
+
+  try {
+    await apply(config)
+  } catch (error) {
+    await app.close()
+    throw error
+  }
+
+  let reloading: Promise<unknown> = Promise.resolve()
+  async function reload (raw?: Record<string, unknown>): Promise<ReloadResult> {
+    const run = async (): Promise<ReloadResult> => {
+      if (closing) return { ok: false, error: 'the metrics server is closing' }
+      try {
+        await apply(await read(raw))
+        app.log.info('config reloaded')
+        return { ok: true }
+      } catch (error) {
+        stats.failure()
+        const message = (error as Error).message
+        app.log.error(`config reload failed, the previous config stays in force: ${message}`)
+        return { ok: false, error: message }
+      }
+    }
+    // Reloads run one at a time, in the order they were asked for.
+    const result = reloading.then(run)
+    reloading = result
+    return await result
+  }
+
+  let closed: Promise<void> | undefined
+  async function shutDown (): Promise<void> {
+    closing = true
+    await reloading
+    if (server !== undefined) await server.close(closeGraceMs)
+    server = undefined
+    await app.close()
+  }
+
+  return {
+    app,
+    tracker,
+    registry: app.metrics,
+    get config () { return config },
+    address: () => server?.address(),
+    reload,
+    close: async () => { await (closed ??= shutDown()) }
+  }
+}

@@ -1,0 +1,138 @@
+import { chmod, mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import t from 'tap'
+import { ConfigError, configFromObject, loadConfig, parseConfig } from '../lib/config.js'
+
+const REAL_GITLAB_RUNNER_CONFIG = `
+concurrent = 10
+check_interval = 3
+log_level = "warning"
+listen_address = ":9252"
+
+[session_server]
+  session_timeout = 1800
+
+[[runners]]
+  name = "docker-autoscaler"
+  url = "https://gitlab.example.com"
+  id = 42
+  token = "glrt-SECRET-TOKEN"
+  token_obtained_at = 2024-01-01T00:00:00Z
+  token_expires_at = 0001-01-01T00:00:00Z
+  executor = "docker"
+  limit = 20
+  environment = ["SECRET_ENV=hunter2"]
+  [runners.cache]
+    Type = "s3"
+    [runners.cache.s3]
+      AccessKey = "AKIA-SECRET"
+  [runners.docker]
+    image = "alpine:latest"
+    volumes = ["/cache"]
+
+[[runners]]
+  name = "shell"
+  url = "https://gitlab.example.com"
+  token = "glrt-OTHER"
+  executor = "shell"
+`
+
+t.test('a real GitLab Runner config loads as-is', async (t) => {
+  const config = parseConfig(REAL_GITLAB_RUNNER_CONFIG, 'config.toml')
+  t.same(config, {
+    metricsServer: { host: undefined, port: 9252 },
+    concurrent: 10,
+    logLevel: 'warn',
+    webConfigFile: undefined,
+    runners: [{ name: 'docker-autoscaler', limit: 20 }, { name: 'shell' }]
+  })
+})
+
+t.test('defaults: disabled server, concurrent 1 as GitLab Runner, info logs, no runners', async (t) => {
+  t.same(parseConfig('', 'empty.toml'), { metricsServer: undefined, concurrent: 1, logLevel: 'info', webConfigFile: undefined, runners: [] })
+  t.equal(parseConfig('metrics_server = ""', 'c.toml').metricsServer, undefined, 'an empty address disables too')
+})
+
+t.test('metrics_server and listen_address are aliases', async (t) => {
+  t.same(parseConfig('metrics_server = "127.0.0.1:9300"', 'c.toml').metricsServer, { host: '127.0.0.1', port: 9300 })
+  t.same(parseConfig('metrics_server = "[::1]:1"\nlisten_address = "[::1]:1"', 'c.toml').metricsServer, { host: '::1', port: 1 })
+  t.throws(() => parseConfig('metrics_server = ":1"\nlisten_address = ":2"', 'c.toml'), /c.toml: metrics_server and listen_address are aliases and disagree/)
+})
+
+t.test('runners sharing a name share a limit; limit 0 is GitLab Runner\'s "no limit"', async (t) => {
+  const config = parseConfig(`
+[[runners]]
+name = "a"
+limit = 2
+[[runners]]
+name = "a"
+limit = 3
+[[runners]]
+name = "b"
+limit = 0
+[[runners]]
+name = "c"
+limit = 1
+[[runners]]
+name = "c"
+`, 'c.toml')
+  t.same(config.runners, [{ name: 'a', limit: 5 }, { name: 'b' }, { name: 'c' }])
+})
+
+t.test('web_config_file is resolved against the config file\'s folder', async (t) => {
+  t.equal(parseConfig('web_config_file = "web.yml"', '/etc/runner/config.toml').webConfigFile, '/etc/runner/web.yml')
+  t.equal(parseConfig('web_config_file = "/abs/web.yml"', 'config.toml').webConfigFile, '/abs/web.yml')
+  t.equal(configFromObject({ web_config_file: 'w.yml' }, '/base').webConfigFile, '/base/w.yml')
+  t.equal(configFromObject({ web_config_file: '' }).webConfigFile, undefined)
+})
+
+t.test('wrong types and ranges: one line naming the file and key, no secret echoed', async (t) => {
+  const cases: Array<[string, RegExp]> = [
+    ['metrics_server = 12', /^c\.toml: metrics_server must be a string, got a number$/],
+    ['listen_address = ["a"]', /^c\.toml: listen_address must be a string, got an array$/],
+    ['metrics_server = "127.0.0.1:99999"', /^c\.toml: metrics_server: address "127\.0\.0\.1:99999": port "99999" is not a port number/],
+    ['listen_address = "a b"', /^c\.toml: listen_address: address "a b"/],
+    ['concurrent = "many"', /^c\.toml: concurrent must be an integer, got a string$/],
+    ['concurrent = 1.5', /^c\.toml: concurrent must be an integer, got 1\.5$/],
+    ['concurrent = -1', /^c\.toml: concurrent must not be negative, got -1$/],
+    ['concurrent = 2024-01-01', /^c\.toml: concurrent must be an integer, got a date$/],
+    ['log_level = "loud"', /^c\.toml: log_level must be one of debug, info, warn, warning, error, fatal, panic$/],
+    ['web_config_file = { a = 1 }', /^c\.toml: web_config_file must be a string, got a table$/],
+    ['runners = "none"', /^c\.toml: runners must be an array of tables \(\[\[runners\]\]\), got a string$/],
+    ['runners = [1]', /^c\.toml: runners\[0\] must be a table, got a number$/],
+    ['[[runners]]\ntoken = "glrt-SECRET"', /^c\.toml: runners\[0\]\.name is required/],
+    ['[[runners]]\nname = "x"\nlimit = -3\ntoken = "glrt-SECRET"', /^c\.toml: runners\[0\] \("x"\)\.limit must not be negative, got -3$/],
+    ['[[runners]]\nname = 7', /^c\.toml: runners\[0\]\.name must be a string, got a number$/],
+    ['token = "glrt-SECRET', /^c\.toml: line 1, column \d+: invalid TOML: /],
+    ['a = 1\nb = = 2', /^c\.toml: line 2, column 5: invalid TOML: invalid value$/]
+  ]
+  for (const [text, message] of cases) {
+    const error = t.throws(() => parseConfig(text, 'c.toml'), ConfigError, text) as Error
+    t.match(error.message, message, text)
+    t.notMatch(error.message, /SECRET|\n/, 'one line, no secret')
+  }
+  t.throws(() => configFromObject([]), /the config must be a table, got an array/)
+  t.throws(() => configFromObject(null), /the config must be a table, got null/)
+})
+
+t.test('loadConfig names the file it cannot read', async (t) => {
+  const dir = t.testdir({ 'ok.toml': 'concurrent = 3', 'folder.toml': {}, 'locked.toml': 'concurrent = 1' })
+  t.equal((await loadConfig(join(dir, 'ok.toml'))).concurrent, 3)
+  await t.rejects(loadConfig(join(dir, 'missing.toml')), { name: 'ConfigError', message: `${join(dir, 'missing.toml')}: no such file` })
+  await t.rejects(loadConfig(join(dir, 'folder.toml')), { message: /folder\.toml: is a folder, not a file$/ })
+  await chmod(join(dir, 'locked.toml'), 0o000)
+  if (process.getuid?.() === 0) {
+    t.comment('running as root: an unreadable file cannot be made, so a file behind a non-folder stands in')
+    await mkdir(join(dir, 'sub'))
+    await writeFile(join(dir, 'plain'), '')
+    await t.rejects(loadConfig(join(dir, 'plain', 'x.toml')), { message: /x\.toml: cannot be read \(ENOTDIR\)$/ })
+  } else {
+    await t.rejects(loadConfig(join(dir, 'locked.toml')), { message: /locked\.toml: permission denied$/ })
+  }
+})
+
+t.test('deeply nested documents are rejected with one line, never a crash', async (t) => {
+  for (const deep of [`a = ${'['.repeat(100000)}${']'.repeat(100000)}`, `a = ${'{b='.repeat(100000)}1${'}'.repeat(100000)}`]) {
+    t.throws(() => parseConfig(deep, 'deep.toml'), { name: 'ConfigError', message: /^deep\.toml: line 1, column \d+: invalid TOML: document contains excessively nested structures\. aborting\.$/ })
+  }
+})
