@@ -1,6 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer as createSecureServer } from 'node:https'
+import type { TLSSocket } from 'node:tls'
 import { Server as NetServer, type AddressInfo, type Socket } from 'node:net'
 import { formatAddress, type ListenAddress } from './address.js'
+import type { TlsSettings } from './web-config.js'
 
 export type RequestHandler = (request: IncomingMessage, response: ServerResponse) => void
 
@@ -12,7 +15,8 @@ const SERVER_LIMITS = {
   headersTimeout: 10_000,
   requestTimeout: 30_000,
   keepAliveTimeout: 75_000,
-  maxHeaderSize: 8192
+  maxHeaderSize: 8192,
+  handshakeTimeout: 10_000
 }
 
 /** A listen address that cannot be bound; the message says which and why. */
@@ -28,9 +32,54 @@ const REASONS: Record<string, string> = {
   EAI_AGAIN: 'the host name does not resolve'
 }
 
-/** Opens a listener on `address` that hands every request to `handler`. */
-export async function listen (address: ListenAddress, handler: RequestHandler): Promise<Listener> {
-  const server = createServer({ requestTimeout: SERVER_LIMITS.requestTimeout, headersTimeout: SERVER_LIMITS.headersTimeout, maxHeaderSize: SERVER_LIMITS.maxHeaderSize }, handler)
+/** What the TLS settings change in a secure context: certificates, versions, ciphers. */
+function secureContext (tls: TlsSettings): object {
+  return { cert: tls.cert, key: tls.key, ca: tls.ca, minVersion: tls.minVersion, maxVersion: tls.maxVersion, ciphers: tls.ciphers, honorCipherOrder: tls.honorCipherOrder, ecdhCurve: tls.ecdhCurve }
+}
+
+/**
+ * What can only change with a new server: plain or TLS, and the client certificate policy.
+ * Certificates and the rest change in place (`setSecureContext`).
+ */
+export function listenerKind (tls: TlsSettings | undefined): string {
+  return tls === undefined ? 'http' : `https ${tls.clientAuth}`
+}
+
+/** The SAN values of a certificate's subjectaltname ("DNS:a, IP Address:1.2.3.4, ..."). */
+function sans (subjectaltname: string | undefined): string[] {
+  return (subjectaltname ?? '').split(', ').map((entry) => entry.slice(entry.indexOf(':') + 1))
+}
+
+/** Whether a client that finished the handshake may go on, under exporter-toolkit's policies. */
+function clientAllowed (socket: TLSSocket, tls: TlsSettings): boolean {
+  const certificate = socket.getPeerCertificate()
+  const presented = certificate !== null && Object.keys(certificate).length > 0
+  switch (tls.clientAuth) {
+    case 'RequireAnyClientCert':
+      if (!presented) return false
+      break
+    case 'VerifyClientCertIfGiven':
+      if (presented && !socket.authorized) return false
+      break
+  }
+  return tls.clientAllowedSans.length === 0 || sans(certificate.subjectaltname).some((san) => tls.clientAllowedSans.includes(san))
+}
+
+function createHttpServer (handler: RequestHandler, tls: TlsSettings | undefined): Server {
+  const limits = { requestTimeout: SERVER_LIMITS.requestTimeout, headersTimeout: SERVER_LIMITS.headersTimeout, maxHeaderSize: SERVER_LIMITS.maxHeaderSize }
+  if (tls === undefined) return createServer(limits, handler)
+  return createSecureServer({
+    ...limits,
+    ...secureContext(tls),
+    handshakeTimeout: SERVER_LIMITS.handshakeTimeout,
+    requestCert: tls.clientAuth !== 'NoClientCert',
+    rejectUnauthorized: tls.clientAuth === 'RequireAndVerifyClientCert'
+  }, handler)
+}
+
+/** Opens a listener on `address` that hands every request to `handler`, over TLS when `tls` is set. */
+export async function listen (address: ListenAddress, handler: RequestHandler, tls?: TlsSettings): Promise<Listener> {
+  const server = createHttpServer(handler, tls)
   server.keepAliveTimeout = SERVER_LIMITS.keepAliveTimeout
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
@@ -38,7 +87,7 @@ export async function listen (address: ListenAddress, handler: RequestHandler): 
     })
     server.listen({ host: address.host, port: address.port }, resolve)
   })
-  return new Listener(server)
+  return new Listener(server, tls)
 }
 
 /** How often a closing listener looks for connections it may end. */
@@ -66,14 +115,29 @@ interface Connection {
  */
 export class Listener {
   readonly server: Server
+  readonly kind: string
   readonly #connections = new Map<Socket, Connection>()
+  #tls: TlsSettings | undefined
 
-  constructor (server: Server) {
+  constructor (server: Server, tls: TlsSettings | undefined) {
     this.server = server
-    server.on('connection', (socket: Socket) => {
+    this.kind = listenerKind(tls)
+    this.#tls = tls
+    const track = (socket: Socket): void => {
       this.#connections.set(socket, { idleSince: performance.now(), active: 0, served: false })
       socket.once('close', () => this.#connections.delete(socket))
-    })
+    }
+    // Requests arrive on the TLS socket, so over TLS that is the connection tracked; one still
+    // in its handshake is bounded by the handshake timeout. Prepended: the HTTP parser listens
+    // to the same event and may emit a request at once.
+    if (tls === undefined) {
+      server.prependListener('connection', track)
+    } else {
+      server.prependListener('secureConnection', (socket: TLSSocket) => {
+        if (clientAllowed(socket, this.#tls!)) track(socket)
+        else socket.destroy()
+      })
+    }
     server.on('request', (request: IncomingMessage, response: ServerResponse) => {
       const connection = this.#connections.get(request.socket)!
       connection.active++
@@ -87,6 +151,12 @@ export class Listener {
 
   address (): AddressInfo {
     return this.server.address() as AddressInfo
+  }
+
+  /** New certificates (or versions, ciphers, allowed SANs) for new connections, with no restart. */
+  updateTls (tls: TlsSettings): void {
+    (this.server as unknown as { setSecureContext: (options: object) => void }).setSecureContext(secureContext(tls))
+    this.#tls = tls
   }
 
   /** Stops accepting, lets requests in flight finish, and drops connections still open after `graceMs`. */

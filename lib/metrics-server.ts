@@ -7,9 +7,11 @@ import { BuildTracker } from './build-tracker.js'
 import { ConfigLoadStats, registerConfigMetrics } from './collectors/config.js'
 import { defaultVersionInfo, type VersionInfo } from './collectors/version.js'
 import { ConfigError, configFromObject, loadConfig, type RunnerManagerConfig } from './config.js'
-import { listen, type Listener, type RequestHandler } from './listener.js'
+import { BasicAuth, parseBasicAuth } from './basic-auth.js'
+import { listen, listenerKind, type Listener, type RequestHandler } from './listener.js'
 import runnerMetrics from './plugin.js'
 import { registerStandaloneRoutes } from './standalone-routes.js'
+import { NO_WEB_CONFIG, loadWebConfig, type TlsSettings, type WebConfig } from './web-config.js'
 
 export interface MetricsServerOptions {
   /** A GitLab Runner style config.toml, read at start and again by `reload()`. */
@@ -18,6 +20,8 @@ export interface MetricsServerOptions {
   config?: Record<string, unknown>
   /** A listen address that overrides the config's `metrics_server` (the CLI's flag or env). */
   metricsServer?: string
+  /** An exporter-toolkit web config file that overrides the config's `web_config_file`. */
+  webConfigFile?: string
   /** The tracker your runner manager feeds; by default a new one, at `server.tracker`. */
   tracker?: BuildTracker
   /** Labels of `runner_version_info`. */
@@ -56,6 +60,11 @@ function sameAddress (a: ListenAddress | undefined, b: ListenAddress | undefined
   return a?.host === b?.host && a?.port === b?.port
 }
 
+/** Whether `address` is where `listener` is: as configured, or as bound when port 0 picked one. */
+function isCurrent (address: ListenAddress | undefined, configured: ListenAddress | undefined, listener: Listener): boolean {
+  return sameAddress(address, configured) || sameAddress(address, { host: configured?.host, port: listener.address().port })
+}
+
 function overrideAddress (address: string | undefined): ListenAddress | undefined {
   if (address === undefined) return undefined
   try {
@@ -73,11 +82,18 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
   const { configFile, closeGraceMs = 10_000 } = options
   if (configFile !== undefined && options.config !== undefined) throw new TypeError('startMetricsServer: give configFile or config, not both')
   const override = overrideAddress(options.metricsServer)
-  const read = async (config = options.config): Promise<RunnerManagerConfig> => configFile !== undefined && config === undefined ? await loadConfig(configFile) : configFromObject(config ?? {})
-  let config = await read()
+  /** Reads and checks everything a (re)load applies, before anything is applied. */
+  const read = async (raw = options.config): Promise<{ config: RunnerManagerConfig, web: WebConfig }> => {
+    const config = configFile !== undefined && raw === undefined ? await loadConfig(configFile) : configFromObject(raw ?? {})
+    const webFile = options.webConfigFile ?? config.webConfigFile
+    return { config, web: webFile === undefined ? NO_WEB_CONFIG : await loadWebConfig(webFile) }
+  }
+  const initial = await read()
+  let config = initial.config
+  let web = NO_WEB_CONFIG
+  let auth = new BasicAuth(web.users)
 
   const tracker = options.tracker ?? new BuildTracker()
-  tracker.configure(config)
   const version = { ...defaultVersionInfo(), ...options.version }
   let handler: RequestHandler | undefined
   const app = Fastify({
@@ -91,6 +107,12 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
   })
   const stats = new ConfigLoadStats()
   let closing = false
+  // Before the routes: every endpoint, health ones included, gets the headers and the auth.
+  app.addHook('onRequest', async (request, reply) => {
+    reply.headers(web.headers)
+    if (!auth.required || await auth.check(parseBasicAuth(request.headers.authorization))) return
+    return await reply.code(401).header('www-authenticate', 'Basic').type('text/plain; charset=utf-8').send('Unauthorized\n')
+  })
   await app.register(runnerMetrics, { tracker, version, jobsList: true })
   registerConfigMetrics(app.metrics, stats)
   registerStandaloneRoutes(app, version)
@@ -100,33 +122,55 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
   let listeningOn: ListenAddress | undefined
   let applied = false
 
-  /** Moves the listener to `address`: the new one is up before the old one closes. */
-  async function moveListener (address: ListenAddress | undefined): Promise<void> {
-    if (applied && sameAddress(address, listeningOn)) return
-    const next = address === undefined ? undefined : await listen(address, handler!)
+  function announce (listener: Listener | undefined): void {
+    if (listener === undefined) {
+      app.log.info('metrics server is disabled: metrics_server is not set')
+      return
+    }
+    const bound = listener.address()
+    app.log.info(`metrics server listening on ${listener.kind === 'http' ? 'http' : 'https'}://${formatAddress({ host: bound.address, port: bound.port })}`)
+  }
+
+  /**
+   * Moves the listener to `address` with `tls`. A new address is bound before the old one
+   * closes; new certificates go into the running listener. Only a change between plain and TLS,
+   * or of the client certificate policy, at the same address has to close before it reopens (if
+   * the port is taken in that moment, the reload fails and the next one binds again).
+   */
+  async function moveListener (address: ListenAddress | undefined, tls: TlsSettings | undefined): Promise<void> {
+    if (applied && server !== undefined && isCurrent(address, listeningOn, server)) {
+      if (server.kind === listenerKind(tls)) {
+        if (tls !== undefined) server.updateTls(tls)
+        return
+      }
+      // Same address, another protocol or client policy: the old listener has to free the port first.
+      const old = server
+      server = undefined
+      await old.close(closeGraceMs)
+    } else if (applied && server === undefined && address === undefined) {
+      return
+    }
+    const next = address === undefined ? undefined : await listen(address, handler!, tls)
     const previous = server
     server = next
     listeningOn = address
-    if (next === undefined) {
-      app.log.info('metrics server is disabled: metrics_server is not set')
-    } else {
-      const bound = next.address()
-      app.log.info(`metrics server listening on http://${formatAddress({ host: bound.address, port: bound.port })}`)
-    }
+    announce(next)
     if (previous !== undefined) await previous.close(closeGraceMs)
   }
 
-  async function apply (next: RunnerManagerConfig): Promise<void> {
-    await moveListener(override ?? next.metricsServer)
-    tracker.configure(next)
-    if (options.logger === undefined) app.log.level = next.logLevel
-    config = next
+  async function apply (next: { config: RunnerManagerConfig, web: WebConfig }): Promise<void> {
+    await moveListener(override ?? next.config.metricsServer, next.web.tls)
+    auth = new BasicAuth(next.web.users)
+    web = next.web
+    tracker.configure(next.config)
+    if (options.logger === undefined) app.log.level = next.config.logLevel
+    config = next.config
     applied = true
     stats.success()
   }
 
   try {
-    await apply(config)
+    await apply(initial)
   } catch (error) {
     await app.close()
     throw error

@@ -165,6 +165,8 @@ t.test('embedded: no options at all is a disabled server with a tracker to feed'
   const server = await startMetricsServer()
   t.equal(server.address(), undefined)
   t.equal(server.config.concurrent, 1)
+  t.same(await server.reload({ concurrent: 2 }), { ok: true }, 'a reload that keeps it disabled')
+  t.equal(server.address(), undefined)
   server.tracker.start({ id: 1, runner: 'r' })
   await server.close()
 })

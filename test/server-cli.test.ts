@@ -227,7 +227,7 @@ t.test('the default config path is ./config.toml', async (t) => {
 t.test('flags: --help, --version, and a usage line for unknown ones', async (t) => {
   const help = runServer(['--help'])
   t.same(await help.exited, { code: 0, signal: null })
-  t.match(help.stdout(), /^usage: fastify-runner-metrics \[--config PATH\] \[--metrics-server ADDR\] \[--help\] \[--version\]/)
+  t.match(help.stdout(), /^usage: fastify-runner-metrics \[--config PATH\] \[--metrics-server ADDR\] \[--web-config-file PATH\] \[--help\] \[--version\]/)
   t.match(help.stdout(), /SIGHUP reloads the config/)
   const version = runServer(['-v'])
   t.same(await version.exited, { code: 0, signal: null })

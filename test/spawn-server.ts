@@ -36,7 +36,7 @@ export function runServer (args: string[], options: { env?: Record<string, strin
     check()
   })
   const url = (): string => {
-    const all = [...out.matchAll(/listening on (http:\/\/\S+?)"/g)]
+    const all = [...out.matchAll(/listening on (https?:\/\/\S+?)"/g)]
     if (all.length === 0) throw new Error(`not listening; stdout:\n${out}`)
     return all[all.length - 1]![1]!
   }
