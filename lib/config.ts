@@ -95,7 +95,7 @@ function runners (table: Table): RunnerConfig[] {
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new ConfigError(`${where} must be a table, got ${kind(entry)}`)
     const name = optionalString(entry as Table, 'name', `${where}.`)
     if (name === undefined || name === '') throw new ConfigError(`${where}.name is required: it is the runner label of the runner's metrics`)
-    const limit = optionalCount(entry as Table, 'limit', `${where} ("${name}").`) || undefined
+    const limit = optionalCount(entry as Table, 'limit', `${where} (${JSON.stringify(name)}).`) || undefined
     if (!limits.has(name)) {
       limits.set(name, limit)
     } else {

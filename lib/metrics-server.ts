@@ -30,6 +30,9 @@ export interface MetricsServerOptions {
   logger?: FastifyBaseLogger
   /** Milliseconds in-flight requests get to finish on close or rebind. Default 10000. */
   closeGraceMs?: number
+  /** As the plugin's options: scrapes served at once (default 10), and how long one may take (default 5000 ms). */
+  maxScrapesInFlight?: number
+  scrapeTimeout?: number
 }
 
 export type ReloadResult = { ok: true } | { ok: false, error: string }
@@ -113,7 +116,7 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
     if (!auth.required || await auth.check(parseBasicAuth(request.headers.authorization))) return
     return await reply.code(401).header('www-authenticate', 'Basic').type('text/plain; charset=utf-8').send('Unauthorized\n')
   })
-  await app.register(runnerMetrics, { tracker, version, jobsList: true })
+  await app.register(runnerMetrics, { tracker, version, jobsList: true, maxScrapesInFlight: options.maxScrapesInFlight, scrapeTimeout: options.scrapeTimeout })
   registerConfigMetrics(app.metrics, stats)
   registerStandaloneRoutes(app, version)
   await app.ready()

@@ -81,9 +81,14 @@ function table (value: unknown, where: string): Table {
   return value as Table
 }
 
+/** A key as it can stand in a one-line message: quoted when it is not a plain word. */
+function shown (key: string): string {
+  return /^[\w.-]+$/.test(key) ? key : JSON.stringify(key)
+}
+
 function onlyKeys (object: Table, allowed: readonly string[], where: string): void {
   for (const key of Object.keys(object)) {
-    if (!allowed.includes(key)) throw new WebConfigError(`${where}${key} is not a known key; known: ${allowed.join(', ')}`)
+    if (!allowed.includes(key)) throw new WebConfigError(`${where}${shown(key)} is not a known key; known: ${allowed.join(', ')}`)
   }
 }
 
@@ -103,7 +108,7 @@ function strings (object: Table, key: string, where: string): string[] {
 function oneOf<T extends string> (value: string | undefined, allowed: Record<string, T>, fallback: T, what: string): T {
   if (value === undefined) return fallback
   const mapped = allowed[value]
-  if (mapped === undefined) throw new WebConfigError(`${what} "${value}" is not supported; supported: ${Object.keys(allowed).join(', ')}`)
+  if (mapped === undefined) throw new WebConfigError(`${what} ${JSON.stringify(value)} is not supported; supported: ${Object.keys(allowed).join(', ')}`)
   return mapped
 }
 
@@ -186,7 +191,7 @@ function users (raw: Table): Map<string, string> {
   const result = new Map<string, string>()
   for (const [user, hash] of Object.entries(raw)) {
     // The hash is a secret too: the message names the user, never the value.
-    if (typeof hash !== 'string' || !BCRYPT_HASH.test(hash)) throw new WebConfigError(`basic_auth_users.${user} is not a bcrypt hash (make one with: htpasswd -nBC 10 "" | tr -d ':\\n')`)
+    if (typeof hash !== 'string' || !BCRYPT_HASH.test(hash)) throw new WebConfigError(`basic_auth_users.${shown(user)} is not a bcrypt hash (make one with: htpasswd -nBC 10 "" | tr -d ':\\n')`)
     result.set(user, hash)
   }
   return result

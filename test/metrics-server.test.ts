@@ -221,3 +221,15 @@ t.test('closing: a request sent on an open connection just after close started i
   await closing
   t.match(received, /^HTTP\/1\.1 200 OK\r\n[\s\S]*Ready\.\n$/, 'answered, then the connection was ended')
 })
+
+t.test('embedded: the scrape limits reach the metrics route', async (t) => {
+  const server = await startMetricsServer({ config: {}, maxScrapesInFlight: 1, scrapeTimeout: 30 })
+  t.teardown(() => server.close())
+  let release: () => void = () => {}
+  new Counter({ name: 'slow_total', help: 'x', registers: [server.registry], collect: () => new Promise<void>((resolve) => { release = resolve }) }).inc()
+  const first = server.app.inject('/metrics')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal((await server.app.inject('/metrics')).statusCode, 503, 'one scrape at a time')
+  t.equal((await first).body, 'scrape timed out after 30 ms\n')
+  release()
+})

@@ -140,7 +140,7 @@ t.test('SIGHUP: a changed address rebinds, a broken or missing file and a busy p
   t.equal(server.stderr(), '')
 })
 
-t.test('SIGTERM during scrapes: every scrape in flight completes, then exit 0', async (t) => {
+t.test('SIGTERM during 50 scrapes: every scrape in flight completes, then exit 0', async (t) => {
   // A thousand runners make each scrape long enough to still be running when the signal lands.
   const runners = Array.from({ length: 1000 }, (_, index) => `[[runners]]\nname = "runner-${index}"\nlimit = 2\n`).join('')
   const dir = t.testdir({ 'config.toml': `metrics_server = "127.0.0.1:0"\n${runners}` })
@@ -149,14 +149,14 @@ t.test('SIGTERM during scrapes: every scrape in flight completes, then exit 0', 
   const url = `${server.url()}/metrics`
   // Connections the server has accepted, as Prometheus keeps them: a scrape on one is in flight
   // once sent. (A connection still in the kernel's accept queue is not the server's yet.)
-  const agent = new Agent({ keepAlive: true, maxSockets: 20 })
+  const agent = new Agent({ keepAlive: true, maxSockets: 50 })
   t.teardown(() => agent.destroy())
-  await Promise.all(Array.from({ length: 20 }, async () => await fetchText(url, {}, agent)))
+  await Promise.all(Array.from({ length: 50 }, async () => await fetchText(url, {}, agent)))
   let signalled = false
   let completedAfterSignal = 0
   let firstAnswered: () => void = () => {}
   const firstAnswer = new Promise<void>((resolve) => { firstAnswered = resolve })
-  const scrapes = Array.from({ length: 20 }, async () => {
+  const scrapes = Array.from({ length: 50 }, async () => {
     const response = await fetchText(url, {}, agent)
     firstAnswered()
     if (signalled) completedAfterSignal++

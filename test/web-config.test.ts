@@ -114,6 +114,7 @@ t.test('mistakes are errors that name the file and key and never echo a secret',
     ['a: [1\nb: 2', /^w\.yml: line \d+: invalid YAML: /],
     ['a: 1\na: 2', /^w\.yml: line 2: invalid YAML: Map keys must be unique/],
     ['a: *nope', /^w\.yml: invalid YAML: Unresolved alias/],
+    ['"tls\\nserver": 1', /^w\.yml: "tls\\nserver" is not a known key/],
     [`a: &a [x, x, x, x, x, x, x, x, x, x]\n${'bcdefghijk'.split('').map((key, index) => `${key}: &${key} [${Array(10).fill(`*${'abcdefghijk'[index]}`).join(', ')}]`).join('\n')}`, /^w\.yml: invalid YAML: Excessive alias count indicates a resource exhaustion attack$/]
   ]
   for (const [text, message] of cases) {
