@@ -1,18 +1,12 @@
-import { readFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { parse, type TomlError } from 'smol-toml'
 import { parseAddress, type ListenAddress } from './address.js'
 import type { RunnerConfig } from './build-tracker.js'
+import { readText } from './read-text.js'
 
 /** GitLab Runner's log levels, and the pino level each becomes. */
 const LOG_LEVELS = { debug: 'debug', info: 'info', warn: 'warn', warning: 'warn', error: 'error', fatal: 'fatal', panic: 'fatal' } as const
 export type LogLevel = typeof LOG_LEVELS[keyof typeof LOG_LEVELS]
-
-const READ_ERRORS: Record<string, string> = {
-  ENOENT: 'no such file',
-  EACCES: 'permission denied',
-  EISDIR: 'is a folder, not a file'
-}
 
 /** GitLab Runner runs one build at a time when `concurrent` is not set. */
 const DEFAULT_CONCURRENT = 1
@@ -144,12 +138,5 @@ export function parseConfig (text: string, file: string): RunnerManagerConfig {
 
 /** Reads and validates a GitLab Runner style config.toml. */
 export async function loadConfig (file: string): Promise<RunnerManagerConfig> {
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (error) {
-    const { code } = error as NodeJS.ErrnoException
-    throw new ConfigError(`${file}: ${READ_ERRORS[code!] ?? `cannot be read (${code})`}`)
-  }
-  return parseConfig(text, file)
+  return parseConfig(await readText(file, (reason) => new ConfigError(`${file}: ${reason}`)), file)
 }

@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { createSecureContext } from 'node:tls'
 import { parse as parseYaml, type YAMLParseError } from 'yaml'
+import { readText } from './read-text.js'
 
 /**
  * Prometheus exporter-toolkit's `web-config.yml`: TLS, basic auth and response headers, in the
@@ -118,11 +118,7 @@ async function pem (object: Table, inlineKey: string, fileKey: string, baseDir: 
   const file = string(object, fileKey, where)
   if (inline !== undefined && file !== undefined) throw new WebConfigError(`${where}${inlineKey} and ${where}${fileKey} are both set; set one`)
   if (file === undefined) return inline
-  try {
-    return await readFile(resolve(baseDir, file), 'utf8')
-  } catch (error) {
-    throw new WebConfigError(`${where}${fileKey}: cannot read ${file} (${(error as NodeJS.ErrnoException).code})`)
-  }
+  return await readText(resolve(baseDir, file), (reason) => new WebConfigError(`${where}${fileKey}: ${file}: ${reason}`))
 }
 
 const TLS_KEYS = ['cert', 'key', 'client_ca', 'cert_file', 'key_file', 'client_auth_type', 'client_ca_file', 'client_allowed_sans', 'min_version', 'max_version', 'cipher_suites', 'prefer_server_cipher_suites', 'curve_preferences']
@@ -221,11 +217,5 @@ export async function parseWebConfig (text: string, file: string, baseDir = dirn
 
 /** Reads a web config file and the certificate files it names, so a reload picks up rotated ones. */
 export async function loadWebConfig (file: string): Promise<WebConfig> {
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (error) {
-    throw new WebConfigError(`${file}: cannot be read (${(error as NodeJS.ErrnoException).code})`)
-  }
-  return await parseWebConfig(text, file)
+  return await parseWebConfig(await readText(file, (reason) => new WebConfigError(`${file}: ${reason}`)), file)
 }
