@@ -1,7 +1,8 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { Registry } from 'prom-client'
 import type { ScrapeCode, ScrapeStats } from './collectors/scrapes.js'
-import { encode, negotiate, render } from './exposition.js'
+import { Coalescer } from './coalescer.js'
+import { encode, negotiate, render, type Negotiated } from './exposition.js'
 
 export interface ScrapeLimits {
   scrapeTimeout: number
@@ -40,24 +41,36 @@ export interface ScrapeResult {
  */
 export function createScraper (registry: Registry, stats: ScrapeStats, limits: ScrapeLimits, log: FastifyBaseLogger) {
   const plain = { 'content-type': 'text/plain; charset=utf-8' }
+  const bodies = new Coalescer<string, string | Buffer>()
+  /** One collection and encoding for all the scrapes that want the same body at the same time. */
+  const collect = async (contentType: Negotiated['contentType'], gzip: boolean): Promise<string | Buffer> => {
+    try {
+      return await encode(await render(registry, contentType), gzip)
+    } catch (error) {
+      log.error({ err: error }, `metrics scrape failed: ${firstLine(error)}`)
+      throw error
+    }
+  }
   return async function scrape (headers: FastifyRequest['headers']): Promise<ScrapeResult> {
     if (limits.maxScrapesInFlight > 0 && stats.inFlight >= limits.maxScrapesInFlight) {
       stats.count(503)
       return { status: 503, headers: plain, body: `too many concurrent scrapes: at most ${limits.maxScrapesInFlight} are served at once\n` }
     }
     stats.inFlight++
+    const { contentType, gzip } = negotiate(headers)
+    const key = `${contentType} ${gzip}`
     let result: ScrapeResult
     try {
-      const { contentType, gzip } = negotiate(headers)
-      const body = await encode(await withTimeout(render(registry, contentType), limits.scrapeTimeout), gzip)
+      const body = await withTimeout(bodies.run(key, async () => await collect(contentType, gzip)), limits.scrapeTimeout)
       const encoding: Record<string, string> = gzip ? { 'content-encoding': 'gzip' } : {}
       result = { status: 200, headers: { 'content-type': contentType, vary: 'Accept, Accept-Encoding', ...encoding }, body }
     } catch (error) {
       if (error instanceof ScrapeTimeout) {
+        // A hung collection is shared no further: the next scrape tries afresh.
+        bodies.abandon(key)
         log.warn(`metrics scrape timed out after ${limits.scrapeTimeout} ms`)
         result = { status: 503, headers: plain, body: `scrape timed out after ${limits.scrapeTimeout} ms\n` }
       } else {
-        log.error({ err: error }, `metrics scrape failed: ${firstLine(error)}`)
         result = { status: 500, headers: plain, body: `error gathering metrics: ${firstLine(error)}\n` }
       }
     } finally {

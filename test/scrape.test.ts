@@ -151,10 +151,16 @@ t.test('a collector that hangs is cut off by scrapeTimeout with 503', async (t) 
   const response = await app.inject('/metrics')
   t.equal(response.statusCode, 503)
   t.equal(response.body, 'scrape timed out after 50 ms\n')
+  const stillHung = release
+  const retry = app.inject('/metrics')
+  while (release === stillHung) await new Promise((resolve) => setImmediate(resolve))
   release()
+  t.equal((await retry).statusCode, 200, 'the next scrape did not join the hung collection: it collected afresh')
+  stillHung()
   app.metrics.removeSingleMetric('slow_total')
   const samples = parseSamples((await app.inject('/metrics')).body)
   t.equal(samples.get(series('runner_metrics_scrapes_total', { code: 503 })), 1)
+  t.equal(samples.get(series('runner_metrics_scrapes_total', { code: 200 })), 1)
   t.equal(samples.get('runner_metrics_scrapes_in_flight'), 1, 'the timed-out scrape left the in-flight count')
 })
 
@@ -165,7 +171,8 @@ t.test('scrapes beyond maxScrapesInFlight are answered 503 at once', async (t) =
   new Counter({ name: 'gate_total', help: 'x', registers: [app.metrics], collect: () => new Promise<void>((resolve) => { waiting.push(resolve) }) }).inc()
   const first = app.inject('/metrics')
   const second = app.inject('/metrics')
-  while (waiting.length < 2) await new Promise((resolve) => setImmediate(resolve))
+  while (waiting.length < 1) await new Promise((resolve) => setImmediate(resolve))
+  await new Promise((resolve) => setTimeout(resolve, 20))
   const third = await app.inject('/metrics')
   t.equal(third.statusCode, 503)
   t.equal(third.body, 'too many concurrent scrapes: at most 2 are served at once\n')
@@ -175,6 +182,42 @@ t.test('scrapes beyond maxScrapesInFlight are answered 503 at once', async (t) =
   const samples = parseSamples((await app.inject('/metrics')).body)
   t.equal(samples.get(series('runner_metrics_scrapes_total', { code: 200 })), 2)
   t.equal(samples.get(series('runner_metrics_scrapes_total', { code: 503 })), 1)
+})
+
+t.test('overlapping scrapes share one collection; later ones collect afresh', async (t) => {
+  const app = await appWith({ defaultMetrics: false, maxScrapesInFlight: 0 })
+  t.teardown(() => app.close())
+  const gates: Array<() => void> = []
+  let collections = 0
+  const open = (): void => { gates.splice(0).forEach((resolve) => resolve()) }
+  new Counter({ name: 'gate_total', help: 'x', registers: [app.metrics], collect: () => { collections++; return new Promise<void>((resolve) => { gates.push(resolve) }) } }).inc()
+  const together = Array.from({ length: 5 }, () => app.inject('/metrics'))
+  const zipped = app.inject({ url: '/metrics', headers: { 'accept-encoding': 'gzip' } })
+  while (collections < 2) await new Promise((resolve) => setImmediate(resolve))
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  t.equal(collections, 2, 'five plain scrapes shared one collection; the gzip one has its own')
+  open()
+  const answers = await Promise.all(together)
+  t.ok(answers.every((answer) => answer.statusCode === 200 && answer.body === answers[0]!.body), 'all five got the same body')
+  t.equal((await zipped).headers['content-encoding'], 'gzip')
+  const later = app.inject('/metrics')
+  while (collections < 3) await new Promise((resolve) => setImmediate(resolve))
+  open()
+  t.equal((await later).statusCode, 200, 'a scrape after them collects again')
+})
+
+t.test('a failing collection is logged once however many scrapes shared it', async (t) => {
+  const logged: string[] = []
+  const app = Fastify({ logger: { level: 'error', stream: { write: (line: string) => logged.push(line) } } })
+  await app.register(runnerMetrics, { defaultMetrics: false })
+  t.teardown(() => app.close())
+  let fail: (error: Error) => void = () => {}
+  new Counter({ name: 'flaky_total', help: 'x', registers: [app.metrics], collect: () => new Promise<void>((resolve, reject) => { fail = reject }) }).inc()
+  const scrapes = Array.from({ length: 3 }, () => app.inject('/metrics'))
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  fail(new Error('backend gone'))
+  t.same((await Promise.all(scrapes)).map((answer) => answer.statusCode), [500, 500, 500])
+  t.equal(logged.length, 1)
 })
 
 t.test('maxScrapesInFlight: 0 means no limit', async (t) => {
