@@ -40,3 +40,8 @@ export async function scrape (app: FastifyInstance, url = '/metrics'): Promise<S
   if (response.statusCode !== 200) throw new Error(`scrape answered ${response.statusCode}: ${response.body}`)
   return parseSamples(response.body)
 }
+
+/** Resolves once `condition` holds, checking at every turn of the event loop. */
+export async function until (condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setImmediate(resolve))
+}

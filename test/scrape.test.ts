@@ -6,7 +6,7 @@ import { Counter, Registry } from 'prom-client'
 import t from 'tap'
 import runnerMetrics from '../lib/index.js'
 import { negotiate } from '../lib/exposition.js'
-import { appWith, parseSamples, series } from './helpers.js'
+import { appWith, parseSamples, series, until } from './helpers.js'
 
 const PROMETHEUS_ACCEPT = 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1'
 const TEXT = 'text/plain; version=0.0.4; charset=utf-8'
@@ -153,7 +153,7 @@ t.test('a collector that hangs is cut off by scrapeTimeout with 503', async (t) 
   t.equal(response.body, 'scrape timed out after 50 ms\n')
   const stillHung = release
   const retry = app.inject('/metrics')
-  while (release === stillHung) await new Promise((resolve) => setImmediate(resolve))
+  await until(() => release !== stillHung)
   release()
   t.equal((await retry).statusCode, 200, 'the next scrape did not join the hung collection: it collected afresh')
   stillHung()
@@ -171,7 +171,7 @@ t.test('scrapes beyond maxScrapesInFlight are answered 503 at once', async (t) =
   new Counter({ name: 'gate_total', help: 'x', registers: [app.metrics], collect: () => new Promise<void>((resolve) => { waiting.push(resolve) }) }).inc()
   const first = app.inject('/metrics')
   const second = app.inject('/metrics')
-  while (waiting.length < 1) await new Promise((resolve) => setImmediate(resolve))
+  await until(() => waiting.length >= 1)
   await new Promise((resolve) => setTimeout(resolve, 20))
   const third = await app.inject('/metrics')
   t.equal(third.statusCode, 503)
@@ -193,7 +193,7 @@ t.test('overlapping scrapes share one collection; later ones collect afresh', as
   new Counter({ name: 'gate_total', help: 'x', registers: [app.metrics], collect: () => { collections++; return new Promise<void>((resolve) => { gates.push(resolve) }) } }).inc()
   const together = Array.from({ length: 5 }, () => app.inject('/metrics'))
   const zipped = app.inject({ url: '/metrics', headers: { 'accept-encoding': 'gzip' } })
-  while (collections < 2) await new Promise((resolve) => setImmediate(resolve))
+  await until(() => collections >= 2)
   await new Promise((resolve) => setTimeout(resolve, 20))
   t.equal(collections, 2, 'five plain scrapes shared one collection; the gzip one has its own')
   open()
@@ -201,7 +201,7 @@ t.test('overlapping scrapes share one collection; later ones collect afresh', as
   t.ok(answers.every((answer) => answer.statusCode === 200 && answer.body === answers[0]!.body), 'all five got the same body')
   t.equal((await zipped).headers['content-encoding'], 'gzip')
   const later = app.inject('/metrics')
-  while (collections < 3) await new Promise((resolve) => setImmediate(resolve))
+  await until(() => collections >= 3)
   open()
   t.equal((await later).statusCode, 200, 'a scrape after them collects again')
 })
