@@ -12,6 +12,7 @@ import {
   type IgnoredEvent,
   type LiveState
 } from './build-vocabulary.js'
+import { bucketOf } from './buckets.js'
 
 export interface RunnerConfig {
   /** The runner's name, the `runner` label of its series. */
@@ -96,9 +97,7 @@ export class RunnerStats {
   }
 
   observeDuration (seconds: number): void {
-    let bucket = 0
-    while (bucket < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[bucket]!) bucket++
-    this.durationBuckets[bucket]! += 1
+    this.durationBuckets[bucketOf(DURATION_BUCKETS, seconds)]! += 1
     this.durationSum += seconds
   }
 }

@@ -30,7 +30,7 @@ export interface MetricsServerOptions {
   logger?: FastifyBaseLogger
   /** Milliseconds in-flight requests get to finish on close or rebind. Default 10000. */
   closeGraceMs?: number
-  /** As the plugin's options: scrapes served at once (default 10), and how long one may take (default 5000 ms). */
+  /** As the plugin's options: scrapes served at once (default 0, no limit), and how long one may take (default 5000 ms). */
   maxScrapesInFlight?: number
   scrapeTimeout?: number
 }

@@ -23,7 +23,10 @@ export interface RunnerMetricsOptions {
   jobsList?: string | boolean
   /** Milliseconds a scrape may take before it is answered 503. Default 5000, below Prometheus' 10 s. */
   scrapeTimeout?: number
-  /** Scrapes served at once; more are answered 503 at once. Default 10; 0 means no limit. */
+  /**
+   * Scrapes served at once; more are answered 503 at once. Default 0, no limit (as Prometheus'
+   * Go handler): overlapping scrapes share one collection, so a waiting one costs little.
+   */
   maxScrapesInFlight?: number
 }
 
@@ -105,6 +108,6 @@ export function resolveOptions (options: RunnerMetricsOptions = {}): ResolvedOpt
     tracker: tracker(options),
     jobsList: jobsList === false ? false : jobsList === true ? DEFAULT_JOBS_LIST_PATH : path('jobsList', jobsList),
     scrapeTimeout: wholeNumber('scrapeTimeout', options.scrapeTimeout, 5000, 1),
-    maxScrapesInFlight: wholeNumber('maxScrapesInFlight', options.maxScrapesInFlight, 10, 0)
+    maxScrapesInFlight: wholeNumber('maxScrapesInFlight', options.maxScrapesInFlight, 0, 0)
   }
 }

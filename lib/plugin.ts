@@ -23,13 +23,14 @@ declare module 'fastify' {
 
 const OTHER_METHODS = ['DELETE', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const
 
-function registerMetrics (registry: Registry, tracker: BuildTracker, options: ReturnType<typeof resolveOptions>, stats: ScrapeStats): void {
+/** Registers every metric; returns what stops the runtime metrics' timer and observer. */
+function registerMetrics (registry: Registry, tracker: BuildTracker, options: ReturnType<typeof resolveOptions>, stats: ScrapeStats): () => void {
   try {
     registerBuildsMetric(registry, tracker)
     registerLifecycleMetrics(registry, tracker)
     registerVersionMetric(registry, options.version)
     registerScrapeMetrics(registry, stats)
-    if (options.defaultMetrics) registerRuntimeMetrics(registry)
+    return options.defaultMetrics ? registerRuntimeMetrics(registry) : () => {}
   } catch (error) {
     throw new Error(`fastify-runner-metrics: the registry already holds one of its metrics (${(error as Error).message}); give each instance its own registry`)
   }
@@ -51,7 +52,8 @@ const runnerMetrics: FastifyPluginAsync<RunnerMetricsOptions> = async (app, rawO
   const registry = options.registry ?? new Registry()
   const tracker = options.tracker
   const stats = new ScrapeStats()
-  registerMetrics(registry, tracker, options, stats)
+  const stopRuntimeMetrics = registerMetrics(registry, tracker, options, stats)
+  app.addHook('onClose', async () => stopRuntimeMetrics())
   app.decorate('metrics', registry)
   app.decorate('builds', tracker)
 

@@ -2,7 +2,7 @@ import { request as httpRequest } from 'node:http'
 import { gunzipSync } from 'node:zlib'
 import underPressure from '@fastify/under-pressure'
 import Fastify from 'fastify'
-import { Counter, Registry } from 'prom-client'
+import { Counter, Histogram, Registry } from 'prom-client'
 import t from 'tap'
 import runnerMetrics from '../lib/index.js'
 import { negotiate } from '../lib/exposition.js'
@@ -69,6 +69,7 @@ t.test('an OpenMetrics registry of your own still serves text on request', async
   const registry = new Registry(Registry.OPENMETRICS_CONTENT_TYPE as never)
   const requests = new Counter({ name: 'my_requests_total', help: 'Requests.', registers: [registry] })
   requests.inc(3)
+  new Histogram({ name: 'my_latency_seconds', help: 'Latency.', buckets: [1], registers: [registry] }).observe(0.5)
   const app = await appWith({ registry: registry as Registry, defaultMetrics: false })
   t.teardown(() => app.close())
   const text = await app.inject('/metrics')
@@ -77,6 +78,9 @@ t.test('an OpenMetrics registry of your own still serves text on request', async
   const om = await app.inject({ url: '/metrics', headers: { accept: 'application/openmetrics-text' } })
   t.match(om.body, /^my_requests_total 3$/m)
   t.match(om.body, /^# TYPE my_requests counter$/m)
+  t.match(text.body, /^my_latency_seconds_bucket\{le="1"\} 1$/m)
+  t.match(om.body, /^my_latency_seconds_bucket\{le="1"\} 1$/m)
+  t.match(om.body, /^my_latency_seconds_count 1$/m)
 })
 
 t.test('gzip when Accept-Encoding allows it, none otherwise', async (t) => {
@@ -185,7 +189,7 @@ t.test('scrapes beyond maxScrapesInFlight are answered 503 at once', async (t) =
 })
 
 t.test('overlapping scrapes share one collection; later ones collect afresh', async (t) => {
-  const app = await appWith({ defaultMetrics: false, maxScrapesInFlight: 0 })
+  const app = await appWith({ defaultMetrics: false })
   t.teardown(() => app.close())
   const gates: Array<() => void> = []
   let collections = 0
@@ -220,8 +224,8 @@ t.test('a failing collection is logged once however many scrapes shared it', asy
   t.equal(logged.length, 1)
 })
 
-t.test('maxScrapesInFlight: 0 means no limit', async (t) => {
-  const app = await appWith({ defaultMetrics: false, maxScrapesInFlight: 0 })
+t.test('no limit by default: many overlapping scrapes are all served', async (t) => {
+  const app = await appWith()
   t.teardown(() => app.close())
   const responses = await Promise.all(Array.from({ length: 30 }, () => app.inject('/metrics')))
   t.ok(responses.every((response) => response.statusCode === 200))

@@ -1,7 +1,7 @@
 import type { Registry } from 'prom-client'
 import { DURATION_BUCKETS, FAILURE_REASONS, FINAL_STATES, IGNORED_EVENTS } from '../build-vocabulary.js'
 import type { BuildTracker, RunnerStats } from '../build-tracker.js'
-import { registerFamily, type Sample } from './scrape-time-metric.js'
+import { histogramSamples, registerFamily, type Sample } from './scrape-time-metric.js'
 
 /** One sample per runner per value of `label`, every runner at zero before its first build. */
 function perRunner (tracker: BuildTracker, label: string, values: readonly string[], counts: (runner: RunnerStats) => Float64Array): () => Sample[] {
@@ -13,20 +13,6 @@ function perRunner (tracker: BuildTracker, label: string, values: readonly strin
     }
     return samples
   }
-}
-
-function durationSamples (runner: RunnerStats, samples: Sample[]): void {
-  let cumulative = 0
-  DURATION_BUCKETS.forEach((bound, index) => {
-    cumulative += runner.durationBuckets[index]!
-    samples.push({ metricName: 'runner_build_duration_seconds_bucket', labels: { runner: runner.name, le: bound }, value: cumulative })
-  })
-  cumulative += runner.durationBuckets[DURATION_BUCKETS.length]!
-  samples.push(
-    { metricName: 'runner_build_duration_seconds_bucket', labels: { runner: runner.name, le: '+Inf' }, value: cumulative },
-    { metricName: 'runner_build_duration_seconds_sum', labels: { runner: runner.name }, value: runner.durationSum },
-    { metricName: 'runner_build_duration_seconds_count', labels: { runner: runner.name }, value: cumulative }
-  )
 }
 
 /** Starts, outcomes, failure reasons, durations and the configured capacity, all read from the tracker. */
@@ -55,7 +41,7 @@ export function registerLifecycleMetrics (registry: Registry, tracker: BuildTrac
     type: 'histogram',
     read: () => {
       const samples: Sample[] = []
-      for (const runner of tracker.runners()) durationSamples(runner, samples)
+      for (const runner of tracker.runners()) histogramSamples('runner_build_duration_seconds', { runner: runner.name }, DURATION_BUCKETS, runner.durationBuckets, runner.durationSum, samples)
       return samples
     }
   })

@@ -1,28 +1,23 @@
-import { collectDefaultMetrics, type Metric, type Registry } from 'prom-client'
-import { registerFamily, type Sample } from './scrape-time-metric.js'
+import type { Registry } from 'prom-client'
+import { registerEventLoopMetrics } from './event-loop.js'
+import { registerGcMetrics } from './gc.js'
+import { registerNodejsMetrics } from './nodejs.js'
+import { registerProcessMetrics } from './process.js'
 
 /**
- * prom-client's default gauges that are named like counters, and the names they get here:
- * `promtool check metrics` rejects a gauge ending in `_total`.
+ * Node.js runtime and process metrics (CPU, memory, FDs, heap, GC, event loop) on `registry`,
+ * under prom-client's default names (its `nodejs_active_*_total` gauges end in `_all` here).
+ * They are this package's own rather than prom-client's collectDefaultMetrics because those
+ * cannot be stopped (every registration leaves an event-loop monitor and a GC observer running
+ * for good) and cost most of a scrape. Returns the function that stops the timer and observer.
  */
-const RENAMED = {
-  nodejs_active_handles_total: 'nodejs_active_handles_all',
-  nodejs_active_requests_total: 'nodejs_active_requests_all',
-  nodejs_active_resources_total: 'nodejs_active_resources_all'
-} as const
-
-/** Node.js runtime and process metrics (CPU, memory, FDs, heap, GC, event loop) on `registry`. */
-export function registerRuntimeMetrics (registry: Registry): void {
-  collectDefaultMetrics({ register: registry })
-  for (const original of registry.getMetricsAsArray()) {
-    const to = RENAMED[original.name as keyof typeof RENAMED]
-    if (to === undefined) continue
-    registry.removeSingleMetric(original.name)
-    registerFamily(registry, {
-      name: to,
-      help: original.help,
-      type: 'gauge',
-      read: async () => ((await (original as unknown as Metric).get()).values as Sample[])
-    })
+export function registerRuntimeMetrics (registry: Registry): () => void {
+  registerProcessMetrics(registry)
+  registerNodejsMetrics(registry)
+  const stopEventLoop = registerEventLoopMetrics(registry)
+  const stopGc = registerGcMetrics(registry)
+  return () => {
+    stopEventLoop()
+    stopGc()
   }
 }

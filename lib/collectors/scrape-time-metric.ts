@@ -48,3 +48,34 @@ export function registerFamily (registry: Registry, family: MetricFamily): void 
   // prom-client types registerMetric for its own classes only; it reads name, help, type and get().
   registry.registerMetric(new ScrapeTimeMetric(family) as unknown as Metric)
 }
+
+/**
+ * `read` at most once per scrape: families registered together share one reading (one
+ * `/proc` file, one `process.cpuUsage()`). The registry asks every family in one synchronous
+ * pass, so the reading is dropped when that pass is over.
+ */
+export function oncePerScrape<T> (read: () => T): () => T {
+  let cached: { value: T } | undefined
+  return () => {
+    if (cached === undefined) {
+      cached = { value: read() }
+      queueMicrotask(() => { cached = undefined })
+    }
+    return cached.value
+  }
+}
+
+/** The samples of one histogram series from its non-cumulative bucket counts (the last one above every bound). */
+export function histogramSamples (name: string, labels: Record<string, string>, bounds: readonly number[], counts: ArrayLike<number>, sum: number, into: Sample[]): void {
+  let cumulative = 0
+  bounds.forEach((bound, index) => {
+    cumulative += counts[index]!
+    into.push({ metricName: `${name}_bucket`, labels: { ...labels, le: bound }, value: cumulative })
+  })
+  cumulative += counts[bounds.length]!
+  into.push(
+    { metricName: `${name}_bucket`, labels: { ...labels, le: '+Inf' }, value: cumulative },
+    { metricName: `${name}_sum`, labels, value: sum },
+    { metricName: `${name}_count`, labels, value: cumulative }
+  )
+}

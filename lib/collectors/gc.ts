@@ -1,0 +1,40 @@
+import { PerformanceObserver, constants, type PerformanceEntry } from 'node:perf_hooks'
+import type { Registry } from 'prom-client'
+import { bucketOf } from '../buckets.js'
+import { histogramSamples, registerFamily, type Sample } from './scrape-time-metric.js'
+
+const BUCKETS = [0.001, 0.01, 0.1, 1, 2, 5]
+const KINDS = new Map([
+  [constants.NODE_PERFORMANCE_GC_MAJOR, 'major'],
+  [constants.NODE_PERFORMANCE_GC_MINOR, 'minor'],
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL, 'incremental'],
+  [constants.NODE_PERFORMANCE_GC_WEAKCB, 'weakcb']
+])
+
+/**
+ * nodejs_gc_duration_seconds{kind}: every kind present from the start, counted in plain
+ * numbers as collections happen. Returns the function that stops observing.
+ */
+export function registerGcMetrics (registry: Registry): () => void {
+  const byKind = new Map([...KINDS.values()].map((kind) => [kind, { counts: new Float64Array(BUCKETS.length + 1), sum: 0 }]))
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries() as Array<PerformanceEntry & { detail?: { kind: number } }>) {
+      const histogram = byKind.get(KINDS.get(entry.detail!.kind)!)!
+      const seconds = entry.duration / 1000
+      histogram.counts[bucketOf(BUCKETS, seconds)]! += 1
+      histogram.sum += seconds
+    }
+  })
+  observer.observe({ entryTypes: ['gc'] })
+  registerFamily(registry, {
+    name: 'nodejs_gc_duration_seconds',
+    help: 'Garbage collection duration by kind, one of major, minor, incremental or weakcb.',
+    type: 'histogram',
+    read: () => {
+      const samples: Sample[] = []
+      for (const [kind, histogram] of byKind) histogramSamples('nodejs_gc_duration_seconds', { kind }, BUCKETS, histogram.counts, histogram.sum, samples)
+      return samples
+    }
+  })
+  return () => observer.disconnect()
+}
