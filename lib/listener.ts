@@ -16,7 +16,9 @@ const SERVER_LIMITS = {
   requestTimeout: 30_000,
   keepAliveTimeout: 75_000,
   maxHeaderSize: 8192,
-  handshakeTimeout: 10_000
+  handshakeTimeout: 10_000,
+  // Node enforces the two timeouts above only when it checks its connections (every 30 s by default).
+  connectionsCheckingInterval: 1000
 }
 
 /** A listen address that cannot be bound; the message says which and why. */
@@ -66,7 +68,7 @@ function clientAllowed (socket: TLSSocket, tls: TlsSettings): boolean {
 }
 
 function createHttpServer (handler: RequestHandler, tls: TlsSettings | undefined): Server {
-  const limits = { requestTimeout: SERVER_LIMITS.requestTimeout, headersTimeout: SERVER_LIMITS.headersTimeout, maxHeaderSize: SERVER_LIMITS.maxHeaderSize }
+  const limits = { requestTimeout: SERVER_LIMITS.requestTimeout, headersTimeout: SERVER_LIMITS.headersTimeout, maxHeaderSize: SERVER_LIMITS.maxHeaderSize, connectionsCheckingInterval: SERVER_LIMITS.connectionsCheckingInterval }
   if (tls === undefined) return createServer(limits, handler)
   return createSecureServer({
     ...limits,

@@ -233,3 +233,26 @@ t.test('embedded: the scrape limits reach the metrics route', async (t) => {
   t.equal((await first).body, 'scrape timed out after 30 ms\n')
   release()
 })
+
+t.test('slow or stuck clients are cut off: headers within 10 s, at most 8 KiB of them', async (t) => {
+  const server = await startMetricsServer({ config: { metrics_server: '127.0.0.1:0' } })
+  t.teardown(() => server.close())
+  const { port } = server.address()!
+  const big = connect(port, '127.0.0.1')
+  let bigAnswer = ''
+  big.setEncoding('utf8').on('data', (chunk: string) => { bigAnswer += chunk })
+  big.write(`GET /metrics HTTP/1.1\r\nHost: x\r\nX-Padding: ${'a'.repeat(9000)}\r\n\r\n`)
+  await once(big, 'close')
+  t.match(bigAnswer, /^HTTP\/1\.1 431 /, 'headers over 8 KiB get 431')
+
+  const stuck = connect(port, '127.0.0.1')
+  await once(stuck, 'connect')
+  stuck.write('GET /metrics HTTP/1.1\r\nHost: x\r\n')
+  const started = Date.now()
+  let stuckAnswer = ''
+  stuck.setEncoding('utf8').on('data', (chunk: string) => { stuckAnswer += chunk })
+  await once(stuck, 'close')
+  const took = Date.now() - started
+  t.ok(took >= 9_000 && took < 15_000, `a client that never finishes its headers is cut off after ${took} ms`)
+  t.match(stuckAnswer, /^HTTP\/1\.1 408 /, 'with 408 Request Timeout')
+})
