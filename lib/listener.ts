@@ -107,18 +107,22 @@ interface Connection {
   idleSince: number
   active: number
   served: boolean
+  /** The newest unfinished response: while closing, the one that ends the connection. */
+  latest: ServerResponse | undefined
 }
 
 /**
  * An HTTP listener that can be closed without losing a request already sent to it. Node's own
  * `close()` drops every connection it has not yet parsed a request on, so a scrape sent just
- * before shutdown would be reset; this one tracks connections and ends each once it is idle.
- * A client that then finds its kept-alive connection closed retries, as HTTP clients do.
+ * before shutdown would be reset; this one tracks connections, lets the last answer on each
+ * say Connection: close, and ends each once it is idle. A client that finds its kept-alive
+ * connection closed in between retries, as HTTP clients do.
  */
 export class Listener {
   readonly server: Server
   readonly kind: string
   readonly #connections = new Map<Socket, Connection>()
+  #closing = false
   #tls: TlsSettings | undefined
 
   constructor (server: Server, tls: TlsSettings | undefined) {
@@ -126,7 +130,7 @@ export class Listener {
     this.kind = listenerKind(tls)
     this.#tls = tls
     const track = (socket: Socket): void => {
-      this.#connections.set(socket, { idleSince: performance.now(), active: 0, served: false })
+      this.#connections.set(socket, { idleSince: performance.now(), active: 0, served: false, latest: undefined })
       socket.once('close', () => this.#connections.delete(socket))
     }
     // Requests arrive on the TLS socket, so over TLS that is the connection tracked; one still
@@ -143,10 +147,18 @@ export class Listener {
     server.on('request', (request: IncomingMessage, response: ServerResponse) => {
       const connection = this.#connections.get(request.socket)!
       connection.active++
+      const previous = connection.latest
+      connection.latest = response
+      if (this.#closing) {
+        // This one now ends the connection; a pipelined one before it need not.
+        if (previous !== undefined && !previous.headersSent) previous.shouldKeepAlive = true
+        response.shouldKeepAlive = false
+      }
       response.once('close', () => {
         connection.active--
         connection.served = true
         connection.idleSince = performance.now()
+        if (connection.latest === response) connection.latest = undefined
       })
     })
   }
@@ -163,6 +175,7 @@ export class Listener {
 
   /** Stops accepting, lets requests in flight finish, and drops connections still open after `graceMs`. */
   async close (graceMs: number): Promise<void> {
+    this.#closing = true
     // net.Server's close only stops accepting; http.Server's would also drop unparsed connections.
     const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(this.server, () => resolve()))
     const sweep = setInterval(() => this.#endIdle(), SWEEP_MS)
@@ -179,7 +192,7 @@ export class Listener {
     const now = performance.now()
     for (const [socket, connection] of this.#connections) {
       const grace = connection.served ? KEPT_ALIVE_GRACE_MS : NEW_CONNECTION_GRACE_MS
-      if (connection.active === 0 && now - connection.idleSince >= grace) socket.end()
+      if (connection.active === 0 && now - connection.idleSince >= grace) socket.destroy()
     }
   }
 }

@@ -1,4 +1,4 @@
-import { get } from 'node:http'
+import { Agent, get } from 'node:http'
 import { once } from 'node:events'
 import { connect, createServer as createNetServer } from 'node:net'
 import { Counter } from 'prom-client'
@@ -185,7 +185,7 @@ t.test('closing: a connection that never sends a request is ended after its grac
   socket.destroy()
 })
 
-t.test('closing: a pipelined request queued behind a scrape in flight is answered too', async (t) => {
+t.test('closing: a request pipelined behind a scrape in flight is answered, and it closes the connection', async (t) => {
   const server = await startMetricsServer({ config: { metrics_server: '127.0.0.1:0' } })
   let release: () => void = () => {}
   let entered: () => void = () => {}
@@ -195,9 +195,10 @@ t.test('closing: a pipelined request queued behind a scrape in flight is answere
   const socket = connect(server.address()!.port, '127.0.0.1')
   let received = ''
   socket.setEncoding('utf8').on('data', (chunk: string) => { received += chunk })
-  socket.write('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n')
+  socket.write('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n')
   await inCollector
   const closing = server.close()
+  socket.write('GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n')
   await new Promise((resolve) => setTimeout(resolve, 100))
   release()
   await once(socket, 'close')
@@ -205,7 +206,8 @@ t.test('closing: a pipelined request queued behind a scrape in flight is answere
   const answers = received.split(/(?=HTTP\/1\.1 )/)
   t.equal(answers.length, 2, 'both requests were answered')
   t.match(answers[0], /^HTTP\/1\.1 200 OK\r\n/)
-  t.match(answers[1], /^HTTP\/1\.1 200 OK\r\n[\s\S]*Healthy\.\n$/)
+  t.notMatch(answers[0], /[Cc]onnection: close/, 'the first keeps the connection for the one behind it')
+  t.match(answers[1], /^HTTP\/1\.1 200 OK\r\n[\s\S]*[Cc]onnection: close\r\n[\s\S]*Healthy\.\n$/, 'the last one closes it')
 })
 
 t.test('closing: a request sent on an open connection just after close started is still answered', async (t) => {
@@ -219,7 +221,7 @@ t.test('closing: a request sent on an open connection just after close started i
   socket.write('GET /-/ready HTTP/1.1\r\nHost: x\r\n\r\n')
   await once(socket, 'close')
   await closing
-  t.match(received, /^HTTP\/1\.1 200 OK\r\n[\s\S]*Ready\.\n$/, 'answered, then the connection was ended')
+  t.match(received, /^HTTP\/1\.1 200 OK\r\n[\s\S]*[Cc]onnection: close\r\n[\s\S]*Ready\.\n$/, 'answered, with Connection: close')
 })
 
 t.test('embedded: the scrape limits reach the metrics route', async (t) => {
@@ -255,4 +257,31 @@ t.test('slow or stuck clients are cut off: headers within 10 s, at most 8 KiB of
   const took = Date.now() - started
   t.ok(took >= 9_000 && took < 15_000, `a client that never finishes its headers is cut off after ${took} ms`)
   t.match(stuckAnswer, /^HTTP\/1\.1 408 /, 'with 408 Request Timeout')
+})
+
+t.test('closing: clients that keep reusing their connections do not hold the old listener open', async (t) => {
+  const server = await startMetricsServer({ config: { metrics_server: '127.0.0.1:0' }, closeGraceMs: 30_000 })
+  const url = urlOf(server, '/-/healthy')
+  const agent = new Agent({ keepAlive: true, maxSockets: 4 })
+  t.teardown(() => agent.destroy())
+  const state = { closed: false }
+  const statuses = new Map<string, number>()
+  const hammer = async (): Promise<void> => {
+    while (!state.closed) {
+      const status = await new Promise<string>((resolve) => {
+        get(url, { agent }, (response) => { response.resume(); response.on('end', () => resolve(String(response.statusCode))) }).on('error', (error: NodeJS.ErrnoException) => resolve(error.code!))
+      })
+      statuses.set(status, (statuses.get(status) ?? 0) + 1)
+    }
+  }
+  const hammers = Array.from({ length: 4 }, hammer)
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  const started = Date.now()
+  await server.close()
+  const took = Date.now() - started
+  state.closed = true
+  await Promise.all(hammers)
+  t.ok(took < 2000, `closed in ${took} ms, not after closeGraceMs`)
+  t.ok(statuses.get('200')! > 10, `${JSON.stringify(Object.fromEntries(statuses))}`)
+  t.equal(statuses.get('ECONNRESET'), undefined, 'no answer was cut off')
 })
