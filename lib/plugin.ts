@@ -25,6 +25,7 @@ const OTHER_METHODS = ['DELETE', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const
 
 /** Registers every metric; returns what stops the runtime metrics' timer and observer. */
 function registerMetrics (registry: Registry, tracker: BuildTracker, options: ReturnType<typeof resolveOptions>, stats: ScrapeStats): () => void {
+  const before = new Set(registry.getMetricsAsArray().map((metric) => metric.name))
   try {
     registerBuildsMetric(registry, tracker)
     registerLifecycleMetrics(registry, tracker)
@@ -32,7 +33,9 @@ function registerMetrics (registry: Registry, tracker: BuildTracker, options: Re
     registerScrapeMetrics(registry, stats)
     return options.defaultMetrics ? registerRuntimeMetrics(registry) : () => {}
   } catch (error) {
-    throw new Error(`fastify-runner-metrics: the registry already holds one of its metrics (${(error as Error).message}); give each instance its own registry`)
+    // All or nothing: a refused registration leaves the registry as it found it.
+    for (const { name } of registry.getMetricsAsArray()) if (!before.has(name)) registry.removeSingleMetric(name)
+    throw new Error(`fastify-runner-metrics: the registry already holds one of its metrics (${(error as Error).message}); give each instance its own registry, and set defaultMetrics: false on one that has prom-client's default metrics`)
   }
 }
 

@@ -1,5 +1,5 @@
 import Fastify from 'fastify'
-import { Registry, register as globalRegistry } from 'prom-client'
+import { Registry, collectDefaultMetrics, register as globalRegistry } from 'prom-client'
 import t from 'tap'
 import runnerMetrics, { BuildTracker, runnerMetrics as named } from '../lib/index.js'
 import { appWith, samplesOf, scrape, series } from './helpers.js'
@@ -94,6 +94,17 @@ t.test('a shared registry on a second instance fails with a clear error', async 
   const first = await appWith({ registry, defaultMetrics: false })
   t.teardown(() => first.close())
   await t.rejects(appWith({ registry, defaultMetrics: false }), /the registry already holds one of its metrics .*runner_builds.*give each instance its own registry/)
+})
+
+t.test('a registry with prom-client\'s default metrics needs defaultMetrics: false', async (t) => {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry })
+  await t.rejects(appWith({ registry }), /already been registered.*set defaultMetrics: false on one that has prom-client's default metrics/)
+  const app = await appWith({ registry, defaultMetrics: false })
+  t.teardown(() => app.close())
+  const samples = await scrape(app)
+  t.ok(samples.get('process_cpu_seconds_total')! > 0, 'prom-client\'s own runtime metrics are served')
+  t.equal(samples.get(series('runner_builds_started_total', { runner: 'x' })), undefined)
 })
 
 t.test('a tracker fed elsewhere is reported', async (t) => {

@@ -25,7 +25,6 @@ export function registerGcMetrics (registry: Registry): () => void {
       histogram.sum += seconds
     }
   })
-  observer.observe({ entryTypes: ['gc'] })
   registerFamily(registry, {
     name: 'nodejs_gc_duration_seconds',
     help: 'Garbage collection duration by kind, one of major, minor, incremental or weakcb.',
@@ -36,5 +35,6 @@ export function registerGcMetrics (registry: Registry): () => void {
       return samples
     }
   })
+  observer.observe({ entryTypes: ['gc'] })
   return () => observer.disconnect()
 }
