@@ -33,7 +33,8 @@ t.test('the values are the process\'s own', async (t) => {
   const samples = await scrapeRegistry(registry)
   const cpu = process.cpuUsage()
   t.ok(samples.get('process_cpu_seconds_total')! > 0 && samples.get('process_cpu_seconds_total')! <= (cpu.user + cpu.system) / 1e6)
-  t.equal(samples.get('process_cpu_seconds_total'), samples.get('process_cpu_user_seconds_total')! + samples.get('process_cpu_system_seconds_total')!, 'user + system from one reading')
+  const sum = samples.get('process_cpu_user_seconds_total')! + samples.get('process_cpu_system_seconds_total')!
+  t.ok(Math.abs(samples.get('process_cpu_seconds_total')! - sum) < 1e-9, 'user + system, from one reading')
   t.ok(Math.abs(samples.get('process_start_time_seconds')! - (Date.now() / 1000 - process.uptime())) <= 1)
   t.ok(samples.get('process_resident_memory_bytes')! > 10e6)
   t.ok(samples.get('process_virtual_memory_bytes')! > samples.get('process_resident_memory_bytes')!)
@@ -67,11 +68,11 @@ t.test('event-loop delay: a blocked loop shows in max and the percentiles; a per
   const eventLoopOnly = new Registry()
   t.teardown(registerEventLoopMetrics(eventLoopOnly))
   await new Promise((resolve) => setTimeout(resolve, 50))
-  const until = Date.now() + 120
+  const until = Date.now() + 300
   while (Date.now() < until) { /* block the event loop */ }
   await new Promise((resolve) => setTimeout(resolve, 30))
   const first = await scrapeRegistry(registry)
-  t.ok(first.get('nodejs_eventloop_lag_max_seconds')! >= 0.09, `max ${first.get('nodejs_eventloop_lag_max_seconds')} s`)
+  t.ok(first.get('nodejs_eventloop_lag_max_seconds')! >= 0.25, `max ${first.get('nodejs_eventloop_lag_max_seconds')} s`)
   t.ok(first.get('nodejs_eventloop_lag_min_seconds')! <= first.get('nodejs_eventloop_lag_p50_seconds')!)
   t.ok(first.get('nodejs_eventloop_lag_p99_seconds')! <= first.get('nodejs_eventloop_lag_max_seconds')! * 1.01)
   t.ok(first.get('nodejs_eventloop_lag_mean_seconds')! > 0)
@@ -82,7 +83,7 @@ t.test('event-loop delay: a blocked loop shows in max and the percentiles; a per
   t.equal(parseSamples(third).get('nodejs_eventloop_lag_max_seconds'), parseSamples(second).get('nodejs_eventloop_lag_max_seconds'), 'no new sample in between: the last period stands')
   await new Promise((resolve) => setTimeout(resolve, 50))
   const later = await scrapeRegistry(registry)
-  t.ok(later.get('nodejs_eventloop_lag_max_seconds')! < 0.09, 'a new period once samples came in')
+  t.ok(later.get('nodejs_eventloop_lag_max_seconds')! < 0.25, 'a new period once samples came in')
 })
 
 t.test('garbage collections are counted by kind', async (t) => {
@@ -100,14 +101,16 @@ t.test('once stopped, nothing samples the event loop or watches collections any 
   const registry = new Registry()
   const stop = registerRuntimeMetrics(registry)
   await new Promise((resolve) => setTimeout(resolve, 30))
-  const before = await scrapeRegistry(registry)
   stop()
-  const until = Date.now() + 60
+  const before = await scrapeRegistry(registry)
+  const until = Date.now() + 300
   while (Date.now() < until) { /* block the event loop */ }
   runInNewContext('gc')()
   await new Promise((resolve) => setTimeout(resolve, 30))
   const after = await scrapeRegistry(registry)
-  t.ok(after.get('nodejs_eventloop_lag_max_seconds')! < 0.05, 'the 60 ms block went unsampled')
+  for (const statistic of ['min', 'max', 'mean', 'p99']) {
+    t.equal(after.get(`nodejs_eventloop_lag_${statistic}_seconds`), before.get(`nodejs_eventloop_lag_${statistic}_seconds`), `no new delay sample (${statistic})`)
+  }
   t.equal(after.get(series('nodejs_gc_duration_seconds_count', { kind: 'major' })), before.get(series('nodejs_gc_duration_seconds_count', { kind: 'major' })), 'no new collection counted')
 })
 
