@@ -81,8 +81,6 @@ export function createScraper (registry: Registry, stats: ScrapeStats, limits: S
   }
 }
 
-export type Scraper = ReturnType<typeof createScraper>
-
 export function sendScrape (reply: FastifyReply, result: ScrapeResult): FastifyReply {
   return reply.code(result.status).headers(result.headers).send(result.body)
 }
