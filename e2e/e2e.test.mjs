@@ -27,7 +27,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const SERVER_JS = join(ROOT, 'dist', 'server.js')
-const INDEX_JS = join(ROOT, 'dist', 'index.js')
+const INDEX_JS = join(ROOT, 'dist', 'server', 'index.js')
 const PROMETHEUS = process.env.PROMETHEUS || 'prometheus'
 const REQUIRED = process.env.REQUIRE_PROMTOOL === '1' || process.env.REQUIRE_PROMETHEUS === '1'
 const JOB = 'runner-manager'

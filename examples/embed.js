@@ -1,6 +1,6 @@
 // A runner manager embedding the metrics server: it feeds the tracker as builds happen.
 // Run: npm run build && node examples/embed.js   (then curl http://127.0.0.1:9252/metrics)
-import { startMetricsServer } from 'fastify-runner-metrics'
+import { startMetricsServer } from 'fastify-runner-metrics/server'
 
 const server = await startMetricsServer({ configFile: new URL('../config.example.toml', import.meta.url).pathname })
 const { tracker } = server

@@ -6,7 +6,8 @@ import { once } from 'node:events'
 import { createServer } from 'node:net'
 import os from 'node:os'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { BUILTIN_STAGES, FAILURE_REASONS, FINAL_STATES, startMetricsServer } from '../dist/index.js'
+import { BUILTIN_STAGES, FAILURE_REASONS, FINAL_STATES } from '../dist/index.js'
+import { startMetricsServer } from '../dist/server/index.js'
 
 const quick = process.argv.includes('--quick')
 const DURATION_MS = quick ? 12_000 : 60_000

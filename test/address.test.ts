@@ -1,5 +1,5 @@
 import t from 'tap'
-import { formatAddress, parseAddress } from '../lib/address.js'
+import { formatAddress, parseAddress } from '../lib/server/address.js'
 
 t.test('every documented address form', async (t) => {
   t.same(parseAddress('127.0.0.1:9252'), { host: '127.0.0.1', port: 9252 })

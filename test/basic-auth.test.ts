@@ -1,6 +1,6 @@
 import bcrypt from 'bcryptjs'
 import t from 'tap'
-import { BasicAuth, parseBasicAuth } from '../lib/basic-auth.js'
+import { BasicAuth, parseBasicAuth } from '../lib/server/basic-auth.js'
 
 const header = (credentials: string): string => `Basic ${Buffer.from(credentials).toString('base64')}`
 
@@ -26,7 +26,7 @@ t.test('right password passes, wrong or unknown fails, nothing configured means 
 /** BasicAuth with bcrypt.compare counted: which hashes it was asked to compare against. */
 async function countingAuth (t: { mockImport: typeof import('tap')['default']['mockImport'] }, users: Map<string, string>): Promise<{ auth: BasicAuth, compared: string[] }> {
   const compared: string[] = []
-  const { BasicAuth: Counted } = await t.mockImport<typeof import('../lib/basic-auth.js')>('../lib/basic-auth.js', {
+  const { BasicAuth: Counted } = await t.mockImport<typeof import('../lib/server/basic-auth.js')>('../lib/server/basic-auth.js', {
     bcryptjs: { default: { compare: async (password: string, hash: string) => { compared.push(hash); return await bcrypt.compare(password, hash) } } }
   })
   return { auth: new Counted(users), compared }

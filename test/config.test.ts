@@ -1,7 +1,7 @@
 import { chmod, mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
-import { ConfigError, configFromObject, loadConfig, parseConfig } from '../lib/config.js'
+import { ConfigError, configFromObject, loadConfig, parseConfig } from '../lib/server/config.js'
 
 const REAL_GITLAB_RUNNER_CONFIG = `
 concurrent = 10

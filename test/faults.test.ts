@@ -4,7 +4,7 @@ import { request } from 'node:http'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { startMetricsServer } from '../lib/index.js'
+import { startMetricsServer } from '../lib/server/index.js'
 import { appWith, parseSamples } from './helpers.js'
 
 t.test('a config file replaced by something unreadable on reload keeps the old config serving', async (t) => {
@@ -49,7 +49,8 @@ t.test('a client that disconnects in the middle of a large gzip response hurts n
 t.test('a million builds later, the tracker holds nothing for them', async (t) => {
   // A child with --expose-gc, so that what is still referenced can be told from garbage.
   const script = `
-    import { BuildTracker, startMetricsServer } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)}
+    import { BuildTracker } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)}
+    import { startMetricsServer } from ${JSON.stringify(new URL('../dist/server/index.js', import.meta.url).href)}
     const tracker = new BuildTracker({ runners: [{ name: 'r0' }, { name: 'r1' }] })
     const server = await startMetricsServer({ tracker, config: {} })
     const stages = ['prepare_executor', 'get_sources', 'step_script', 'after_script']

@@ -4,7 +4,8 @@ import { connect, createServer as createNetServer } from 'node:net'
 import { Counter } from 'prom-client'
 import pino from 'pino'
 import t from 'tap'
-import { BuildTracker, startMetricsServer } from '../lib/index.js'
+import { BuildTracker } from '../lib/index.js'
+import { startMetricsServer } from '../lib/server/index.js'
 import { parseSamples, series } from './helpers.js'
 
 async function fetchText (url: string): Promise<{ status: number, body: string }> {

@@ -1,10 +1,10 @@
 import { gunzipSync } from 'node:zlib'
 import fc from 'fast-check'
 import t from 'tap'
-import { parseAddress } from '../lib/address.js'
+import { parseAddress } from '../lib/server/address.js'
 import { BUILTIN_STAGES, FAILURE_REASONS, FINAL_STATES, type Build } from '../lib/index.js'
-import { ConfigError, parseConfig } from '../lib/config.js'
-import { parseWebConfig } from '../lib/web-config.js'
+import { ConfigError, parseConfig } from '../lib/server/config.js'
+import { parseWebConfig } from '../lib/server/web-config.js'
 import { appWith, parseSamples, samplesOf, series } from './helpers.js'
 
 const IDS = ['1', '2', '3', '4', '5', '6']

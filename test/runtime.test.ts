@@ -3,8 +3,8 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { Registry, collectDefaultMetrics } from 'prom-client'
 import t from 'tap'
-import { registerEventLoopMetrics } from '../lib/collectors/event-loop.js'
-import { registerRuntimeMetrics } from '../lib/collectors/runtime.js'
+import { registerEventLoopMetrics } from '../lib/plugin/collectors/event-loop.js'
+import { registerRuntimeMetrics } from '../lib/plugin/collectors/runtime.js'
 import { parseSamples, samplesOf, series } from './helpers.js'
 
 async function scrapeRegistry (registry: Registry): Promise<Map<string, number>> {
@@ -115,7 +115,7 @@ t.test('once stopped, nothing samples the event loop or watches collections any 
 })
 
 t.test('without /proc (any system but Linux) the /proc metrics have no samples and nothing fails', async (t) => {
-  const { registerProcessMetrics: withoutProc } = await t.mockImport<typeof import('../lib/collectors/process.js')>('../lib/collectors/process.js', {
+  const { registerProcessMetrics: withoutProc } = await t.mockImport<typeof import('../lib/plugin/collectors/process.js')>('../lib/plugin/collectors/process.js', {
     'node:fs/promises': {
       readFile: async () => { throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' }) },
       readdir: async () => { throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' }) }

@@ -5,7 +5,7 @@ import Fastify from 'fastify'
 import { Counter, Histogram, Registry } from 'prom-client'
 import t from 'tap'
 import runnerMetrics from '../lib/index.js'
-import { negotiate } from '../lib/exposition.js'
+import { negotiate } from '../lib/plugin/exposition.js'
 import { appWith, parseSamples, series, until } from './helpers.js'
 
 const PROMETHEUS_ACCEPT = 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1'

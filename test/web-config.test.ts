@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import bcrypt from 'bcryptjs'
 import t from 'tap'
-import { loadWebConfig, parseWebConfig } from '../lib/web-config.js'
+import { loadWebConfig, parseWebConfig } from '../lib/server/web-config.js'
 import { makeCerts } from './certs.js'
 import { findPromtool, runPromtool } from './promtool.js'
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
-import type { VersionInfo } from './collectors/version.js'
-import { DEFAULT_JOBS_LIST_PATH } from './plugin-options.js'
+import type { VersionInfo } from '../plugin/collectors/version.js'
+import { DEFAULT_JOBS_LIST_PATH } from '../plugin/options.js'
 
 function escapeHtml (text: string): string {
   return text.replace(/[&<>"']/g, (character) => `&#${character.charCodeAt(0)};`)

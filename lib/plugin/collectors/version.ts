@@ -1,17 +1,15 @@
-import { createRequire } from 'node:module'
 import type { Registry } from 'prom-client'
+import { PACKAGE_NAME, PACKAGE_VERSION } from '../../package.js'
 import { registerFamily } from './scrape-time-metric.js'
 
 export const VERSION_LABELS = ['name', 'version', 'revision', 'branch', 'node_version', 'built_at', 'os', 'architecture'] as const
 export type VersionInfo = Partial<Record<typeof VERSION_LABELS[number], string>>
 
-const ownPackage = createRequire(import.meta.url)('../../package.json') as { name: string, version: string }
-
 /** This package's own build information: what the standalone server reports unless told otherwise. */
 export function defaultVersionInfo (): Required<VersionInfo> {
   return {
-    name: ownPackage.name,
-    version: ownPackage.version,
+    name: PACKAGE_NAME,
+    version: PACKAGE_VERSION,
     revision: 'unknown',
     branch: 'unknown',
     node_version: process.version,

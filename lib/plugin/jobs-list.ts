@@ -1,4 +1,4 @@
-import type { Build, BuildTracker } from './build-tracker.js'
+import type { Build, BuildTracker } from '../tracker/build-tracker.js'
 
 export const JOBS_LIST_VERSION = '2'
 

@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client'
-import { registerFamily } from './scrape-time-metric.js'
+import { registerFamily } from '../plugin/collectors/scrape-time-metric.js'
 
 /** Outcomes of config loads, as plain numbers read at scrape time. */
 export class ConfigLoadStats {

@@ -11,7 +11,7 @@ import {
   type FinalState,
   type IgnoredEvent,
   type LiveState
-} from './build-vocabulary.js'
+} from './vocabulary.js'
 import { bucketOf } from './buckets.js'
 
 export interface RunnerConfig {

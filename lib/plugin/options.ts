@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client'
-import { BuildTracker, type RunnerConfig } from './build-tracker.js'
+import { BuildTracker, type RunnerConfig } from '../tracker/build-tracker.js'
 import { VERSION_LABELS, type VersionInfo } from './collectors/version.js'
 
 export interface RunnerMetricsOptions {

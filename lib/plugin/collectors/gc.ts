@@ -1,6 +1,6 @@
 import { PerformanceObserver, constants, type PerformanceEntry } from 'node:perf_hooks'
 import type { Registry } from 'prom-client'
-import { bucketOf } from '../buckets.js'
+import { bucketOf } from '../../tracker/buckets.js'
 import { histogramSamples, registerFamily, type Sample } from './scrape-time-metric.js'
 
 const BUCKETS = [0.001, 0.01, 0.1, 1, 2, 5]

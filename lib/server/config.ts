@@ -1,7 +1,7 @@
 import { dirname, resolve } from 'node:path'
 import { parse, type TomlError } from 'smol-toml'
 import { parseAddress, type ListenAddress } from './address.js'
-import type { RunnerConfig } from './build-tracker.js'
+import type { RunnerConfig } from '../tracker/build-tracker.js'
 import { readText } from './read-text.js'
 
 /** GitLab Runner's log levels, and the pino level each becomes. */

@@ -1,6 +1,6 @@
 import type { Registry } from 'prom-client'
-import { LIVE_STATES } from '../build-vocabulary.js'
-import type { BuildTracker } from '../build-tracker.js'
+import { LIVE_STATES } from '../../tracker/vocabulary.js'
+import type { BuildTracker } from '../../tracker/build-tracker.js'
 import { registerFamily, type Sample } from './scrape-time-metric.js'
 
 /**

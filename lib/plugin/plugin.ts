@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import Negotiator from 'negotiator'
 import { Registry } from 'prom-client'
-import type { BuildTracker } from './build-tracker.js'
+import type { BuildTracker } from '../tracker/build-tracker.js'
 import { registerBuildsMetric } from './collectors/builds.js'
 import { registerLifecycleMetrics } from './collectors/lifecycle.js'
 import { registerRuntimeMetrics } from './collectors/runtime.js'
@@ -10,7 +10,7 @@ import { ScrapeStats, registerScrapeMetrics } from './collectors/scrapes.js'
 import { registerVersionMetric } from './collectors/version.js'
 import { JOBS_LIST_VERSION, jobsListJson, jobsListText } from './jobs-list.js'
 import { createScraper, sendScrape } from './metrics-route.js'
-import { resolveOptions, type RunnerMetricsOptions } from './plugin-options.js'
+import { resolveOptions, type RunnerMetricsOptions } from './options.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

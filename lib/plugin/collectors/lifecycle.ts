@@ -1,6 +1,6 @@
 import type { Registry } from 'prom-client'
-import { DURATION_BUCKETS, FAILURE_REASONS, FINAL_STATES, IGNORED_EVENTS } from '../build-vocabulary.js'
-import type { BuildTracker, RunnerStats } from '../build-tracker.js'
+import { DURATION_BUCKETS, FAILURE_REASONS, FINAL_STATES, IGNORED_EVENTS } from '../../tracker/vocabulary.js'
+import type { BuildTracker, RunnerStats } from '../../tracker/build-tracker.js'
 import { histogramSamples, registerFamily, type Sample } from './scrape-time-metric.js'
 
 /** One sample per runner per value of `label`, every runner at zero before its first build. */
