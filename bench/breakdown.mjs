@@ -26,7 +26,7 @@ const app = Fastify()
 await app.register(runnerMetrics, { runners: [{ name: 'docker-1', limit: 4 }], concurrent: 4, maxScrapesInFlight: 0 })
 app.get('/static', async (request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(staticBody))
 await app.ready()
-const registry = app.metrics
+const registry = app.runnerRegistry
 const staticBody = await registry.metrics()
 
 // The same runtime metrics, as prom-client alone serves them.

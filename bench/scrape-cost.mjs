@@ -19,7 +19,7 @@ async function instance () {
     await app.register(runnerMetrics, { runners: runners.map((name) => ({ name, limit: 8 })), concurrent: 80, maxScrapesInFlight: 0 })
     await app.ready()
     const tracker = app.builds
-    return { registry: app.metrics, target: trackerTarget(tracker), liveBuilds: () => [...tracker.liveBuilds()], liveCount: () => tracker.liveCount }
+    return { registry: app.runnerRegistry, target: trackerTarget(tracker), liveBuilds: () => [...tracker.liveBuilds()], liveCount: () => tracker.liveCount }
   }
   if (impl === 'prom-client') {
     const registry = new promClient.Registry()

@@ -15,9 +15,9 @@ t.test('two apps in one process: own registries, own builds, nothing global', as
   const first = await appWith()
   const second = await appWith()
   t.teardown(async () => { await first.close(); await second.close() })
-  t.not(first.metrics, second.metrics)
+  t.not(first.runnerRegistry, second.runnerRegistry)
   t.not(first.builds, second.builds)
-  t.ok(first.metrics instanceof Registry)
+  t.ok(first.runnerRegistry instanceof Registry)
 
   const a = first.builds.start({ id: '1', runner: 'docker-1' })
   a.setStage('get_sources')
@@ -70,7 +70,7 @@ t.test('Node.js runtime and process metrics are on the instance registry', async
   t.ok(samples.get('process_resident_memory_bytes')! > 1e6, 'resident memory is a real number')
   t.ok(samples.get('process_open_fds')! > 0)
   t.equal(samplesOf(samples, 'nodejs_active_handles_total').size, 0, 'no gauge is named like a counter')
-  t.ok(app.metrics.getSingleMetric('nodejs_gc_duration_seconds'), 'GC durations are collected')
+  t.ok(app.runnerRegistry.getSingleMetric('nodejs_gc_duration_seconds'), 'GC durations are collected')
 })
 
 t.test('defaultMetrics: false leaves runtime metrics out', async (t) => {
@@ -85,7 +85,7 @@ t.test('a registry of your own is filled and decorated', async (t) => {
   const registry = new Registry()
   const app = await appWith({ registry })
   t.teardown(() => app.close())
-  t.equal(app.metrics, registry)
+  t.equal(app.runnerRegistry, registry)
   t.ok(registry.getSingleMetric('runner_builds'))
 })
 
@@ -125,14 +125,14 @@ t.test('registering twice on one instance fails clearly', async (t) => {
 t.test('another plugin\'s "builds" decorator is not silently replaced', async (t) => {
   const app = Fastify()
   app.decorate('builds', 'something else')
-  await t.rejects(async () => { await app.register(runnerMetrics) }, /another plugin decorates "metrics" or "builds"/)
+  await t.rejects(async () => { await app.register(runnerMetrics) }, /another plugin decorates "runnerRegistry" or "builds"/)
 })
 
 t.test('resetMetrics on the registry leaves the tracker-backed values as they are', async (t) => {
   const app = await appWith({ defaultMetrics: false })
   t.teardown(() => app.close())
   app.builds.start({ id: 1, runner: 'r' })
-  app.metrics.resetMetrics()
+  app.runnerRegistry.resetMetrics()
   t.equal((await scrape(app)).get(series('runner_builds_started_total', { runner: 'r' })), 1, 'the counts live in the tracker')
 })
 
@@ -143,7 +143,7 @@ t.test('endpoint moves or removes the route', async (t) => {
   t.equal((await moved.inject('/internal/metrics')).statusCode, 200)
   t.equal((await moved.inject('/metrics')).statusCode, 404)
   t.equal((await none.inject('/metrics')).statusCode, 404)
-  t.ok(none.metrics.getSingleMetric('runner_builds'), 'the metrics are there for your own route')
+  t.ok(none.runnerRegistry.getSingleMetric('runner_builds'), 'the metrics are there for your own route')
 })
 
 t.test('options of the wrong type fail registration naming the option', async (t) => {
@@ -171,4 +171,12 @@ t.test('options of the wrong type fail registration naming the option', async (t
     const app = Fastify()
     await t.rejects(app.register(runnerMetrics, options as never).ready(), { name: 'TypeError', message }, JSON.stringify(options))
   }
+})
+
+t.test('a "metrics" decorator of another plugin (fastify-metrics) does not stop this one', async (t) => {
+  const app = Fastify()
+  app.decorate('metrics', { client: 'fastify-metrics' })
+  await app.register(runnerMetrics)
+  t.ok(app.runnerRegistry instanceof Registry)
+  await app.close()
 })

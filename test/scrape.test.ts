@@ -119,7 +119,7 @@ t.test('a collector that throws: 500 with one line, logged once, next scrape wor
   const probe = new Counter({
     name: 'my_probe_total',
     help: 'A probe.',
-    registers: [app.metrics],
+    registers: [app.runnerRegistry],
     collect () { if (fail) throw new Error('probe exploded\n    at secret (/srv/app.js:1:1)') }
   })
   probe.inc()
@@ -141,7 +141,7 @@ t.test('a collector that rejects with a non-error still gets a one-line 500', as
   const app = await appWith({ defaultMetrics: false })
   t.teardown(() => app.close())
   // eslint-disable-next-line prefer-promise-reject-errors
-  app.metrics.registerMetric(new Counter({ name: 'odd_total', help: 'x', registers: [], collect: () => Promise.reject('just a string') }))
+  app.runnerRegistry.registerMetric(new Counter({ name: 'odd_total', help: 'x', registers: [], collect: () => Promise.reject('just a string') }))
   const failed = await app.inject('/metrics')
   t.equal(failed.statusCode, 500)
   t.equal(failed.body, 'error gathering metrics: just a string\n')
@@ -151,7 +151,7 @@ t.test('a collector that hangs is cut off by scrapeTimeout with 503', async (t) 
   const app = await appWith({ defaultMetrics: false, scrapeTimeout: 50 })
   t.teardown(() => app.close())
   let release: () => void = () => {}
-  new Counter({ name: 'slow_total', help: 'x', registers: [app.metrics], collect: () => new Promise<void>((resolve) => { release = resolve }) }).inc()
+  new Counter({ name: 'slow_total', help: 'x', registers: [app.runnerRegistry], collect: () => new Promise<void>((resolve) => { release = resolve }) }).inc()
   const response = await app.inject('/metrics')
   t.equal(response.statusCode, 503)
   t.equal(response.body, 'scrape timed out after 50 ms\n')
@@ -161,7 +161,7 @@ t.test('a collector that hangs is cut off by scrapeTimeout with 503', async (t) 
   release()
   t.equal((await retry).statusCode, 200, 'the next scrape did not join the hung collection: it collected afresh')
   stillHung()
-  app.metrics.removeSingleMetric('slow_total')
+  app.runnerRegistry.removeSingleMetric('slow_total')
   const samples = parseSamples((await app.inject('/metrics')).body)
   t.equal(samples.get(series('runner_metrics_scrapes_total', { code: 503 })), 1)
   t.equal(samples.get(series('runner_metrics_scrapes_total', { code: 200 })), 1)
@@ -172,7 +172,7 @@ t.test('scrapes beyond maxScrapesInFlight are answered 503 at once', async (t) =
   const app = await appWith({ defaultMetrics: false, maxScrapesInFlight: 2 })
   t.teardown(() => app.close())
   const waiting: Array<() => void> = []
-  new Counter({ name: 'gate_total', help: 'x', registers: [app.metrics], collect: () => new Promise<void>((resolve) => { waiting.push(resolve) }) }).inc()
+  new Counter({ name: 'gate_total', help: 'x', registers: [app.runnerRegistry], collect: () => new Promise<void>((resolve) => { waiting.push(resolve) }) }).inc()
   const first = app.inject('/metrics')
   const second = app.inject('/metrics')
   await until(() => waiting.length >= 1)
@@ -182,7 +182,7 @@ t.test('scrapes beyond maxScrapesInFlight are answered 503 at once', async (t) =
   t.equal(third.body, 'too many concurrent scrapes: at most 2 are served at once\n')
   waiting.forEach((resolve) => resolve())
   t.same([(await first).statusCode, (await second).statusCode], [200, 200])
-  app.metrics.removeSingleMetric('gate_total')
+  app.runnerRegistry.removeSingleMetric('gate_total')
   const samples = parseSamples((await app.inject('/metrics')).body)
   t.equal(samples.get(series('runner_metrics_scrapes_total', { code: 200 })), 2)
   t.equal(samples.get(series('runner_metrics_scrapes_total', { code: 503 })), 1)
@@ -194,7 +194,7 @@ t.test('overlapping scrapes share one collection; later ones collect afresh', as
   const gates: Array<() => void> = []
   let collections = 0
   const open = (): void => { gates.splice(0).forEach((resolve) => resolve()) }
-  new Counter({ name: 'gate_total', help: 'x', registers: [app.metrics], collect: () => { collections++; return new Promise<void>((resolve) => { gates.push(resolve) }) } }).inc()
+  new Counter({ name: 'gate_total', help: 'x', registers: [app.runnerRegistry], collect: () => { collections++; return new Promise<void>((resolve) => { gates.push(resolve) }) } }).inc()
   const together = Array.from({ length: 5 }, () => app.inject('/metrics'))
   const zipped = app.inject({ url: '/metrics', headers: { 'accept-encoding': 'gzip' } })
   await until(() => collections >= 2)
@@ -216,7 +216,7 @@ t.test('a failing collection is logged once however many scrapes shared it', asy
   await app.register(runnerMetrics, { defaultMetrics: false })
   t.teardown(() => app.close())
   let fail: (error: Error) => void = () => {}
-  new Counter({ name: 'flaky_total', help: 'x', registers: [app.metrics], collect: () => new Promise<void>((resolve, reject) => { fail = reject }) }).inc()
+  new Counter({ name: 'flaky_total', help: 'x', registers: [app.runnerRegistry], collect: () => new Promise<void>((resolve, reject) => { fail = reject }) }).inc()
   const scrapes = Array.from({ length: 3 }, () => app.inject('/metrics'))
   await new Promise((resolve) => setTimeout(resolve, 20))
   fail(new Error('backend gone'))

@@ -6,8 +6,8 @@ import runnerMetrics, { Build, BuildTracker, type RunnerMetricsOptions } from '.
 const app = Fastify()
 
 describe('decorators', () => {
-  test('app.metrics is a prom-client Registry and app.builds a BuildTracker, without casts', () => {
-    expect(app.metrics).type.toBe<Registry>()
+  test('app.runnerRegistry is a prom-client Registry and app.builds a BuildTracker, without casts', () => {
+    expect(app.runnerRegistry).type.toBe<Registry>()
     expect(app.builds).type.toBe<BuildTracker>()
     expect(app.builds.start({ id: '1042', runner: 'docker-1' })).type.toBe<Build>()
     expect(app.builds.start({ id: 1042, runner: 'docker-1' })).type.toBe<Build>()

@@ -68,8 +68,8 @@ function leanRender (registry) {
 try {
   const app = Fastify()
   await app.register(runnerMetrics, { runners: [{ name: 'docker-1', limit: 4 }], concurrent: 4, maxScrapesInFlight: 0, defaultMetrics: !flags.has('nodefault') })
-  if (flags.has('lag') && !flags.has('nodefault')) cheapEventLoopLag(app.metrics)
-  if (flags.has('render')) leanRender(app.metrics)
+  if (flags.has('lag') && !flags.has('nodefault')) cheapEventLoopLag(app.runnerRegistry)
+  if (flags.has('render')) leanRender(app.runnerRegistry)
   await app.listen({ host: '127.0.0.1', port: 0 })
   announce(app.server.address().port)
 } catch (error) {

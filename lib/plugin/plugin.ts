@@ -15,7 +15,7 @@ import { resolveOptions, type RunnerMetricsOptions } from './options.js'
 declare module 'fastify' {
   interface FastifyInstance {
     /** The prom-client Registry of this instance's metrics. */
-    metrics: Registry
+    runnerRegistry: Registry
     /** The build tracker whose state `runner_builds` and the lifecycle metrics report. */
     builds: BuildTracker
   }
@@ -48,8 +48,8 @@ function methodNotAllowed (app: FastifyInstance, url: string): void {
 }
 
 const runnerMetrics: FastifyPluginAsync<RunnerMetricsOptions> = async (app, rawOptions) => {
-  if (app.hasDecorator('metrics') || app.hasDecorator('builds')) {
-    throw new Error('fastify-runner-metrics is already registered on this Fastify instance (or another plugin decorates "metrics" or "builds"); register it once per instance')
+  if (app.hasDecorator('runnerRegistry') || app.hasDecorator('builds')) {
+    throw new Error('fastify-runner-metrics is already registered on this Fastify instance (or another plugin decorates "runnerRegistry" or "builds"); register it once per instance')
   }
   const options = resolveOptions(rawOptions)
   const registry = options.registry ?? new Registry()
@@ -57,7 +57,7 @@ const runnerMetrics: FastifyPluginAsync<RunnerMetricsOptions> = async (app, rawO
   const stats = new ScrapeStats()
   const stopRuntimeMetrics = registerMetrics(registry, tracker, options, stats)
   app.addHook('onClose', async () => stopRuntimeMetrics())
-  app.decorate('metrics', registry)
+  app.decorate('runnerRegistry', registry)
   app.decorate('builds', tracker)
 
   if (options.endpoint !== false) {

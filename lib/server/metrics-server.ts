@@ -117,7 +117,7 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
     return await reply.code(401).header('www-authenticate', 'Basic').type('text/plain; charset=utf-8').send('Unauthorized\n')
   })
   await app.register(runnerMetrics, { tracker, version, jobsList: true, maxScrapesInFlight: options.maxScrapesInFlight, scrapeTimeout: options.scrapeTimeout })
-  registerConfigMetrics(app.metrics, stats)
+  registerConfigMetrics(app.runnerRegistry, stats)
   registerStandaloneRoutes(app, version)
   await app.ready()
 
@@ -212,7 +212,7 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
   return {
     app,
     tracker,
-    registry: app.metrics,
+    registry: app.runnerRegistry,
     get config () { return config },
     address: () => server?.address(),
     reload,
