@@ -2,7 +2,11 @@ import runnerMetrics from './plugin/plugin.js'
 
 export default runnerMetrics
 export { runnerMetrics }
-export type { RunnerMetricsOptions } from './plugin/options.js'
+export type { EndpointOptions, RunnerMetricsOptions } from './plugin/options.js'
+export { AlreadyRegisteredError, OptionInvalidError, RegistryConflictError } from './plugin/errors.js'
+// The prom-client the plugin's registry comes from: register your own metrics with it, so
+// they are of the same major version as the registry that serves them.
+export * as promClient from 'prom-client'
 export { Build, BuildTracker, RunnerStats } from './tracker/build-tracker.js'
 export type { BuildTrackerOptions, FinishOptions, RunnerConfig, StartOptions, TrackerConfig } from './tracker/build-tracker.js'
 export { BUILTIN_STAGES, FAILURE_REASONS, FINAL_STATES, LIVE_STATES, DURATION_BUCKETS } from './tracker/vocabulary.js'

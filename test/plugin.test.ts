@@ -1,7 +1,9 @@
-import Fastify from 'fastify'
+import { PassThrough } from 'node:stream'
+import Fastify, { type RouteOptions } from 'fastify'
+import * as prom from 'prom-client'
 import { Registry, collectDefaultMetrics, register as globalRegistry } from 'prom-client'
 import t from 'tap'
-import runnerMetrics, { BuildTracker, runnerMetrics as named } from '../lib/index.js'
+import runnerMetrics, { BuildTracker, promClient, runnerMetrics as named } from '../lib/index.js'
 import { appWith, samplesOf, scrape, series } from './helpers.js'
 
 t.test('the default export and the named export are the plugin', async (t) => {
@@ -93,7 +95,7 @@ t.test('a shared registry on a second instance fails with a clear error', async 
   const registry = new Registry()
   const first = await appWith({ registry, defaultMetrics: false })
   t.teardown(() => first.close())
-  await t.rejects(appWith({ registry, defaultMetrics: false }), /the registry already holds one of its metrics .*runner_builds.*give each instance its own registry/)
+  await t.rejects(appWith({ registry, defaultMetrics: false }), { code: 'FST_RUNNER_METRICS_REGISTRY_CONFLICT', message: /the registry already holds one of its metrics .*runner_builds.*give each instance its own registry/ })
 })
 
 t.test('a registry with prom-client\'s default metrics needs defaultMetrics: false', async (t) => {
@@ -119,13 +121,13 @@ t.test('a tracker fed elsewhere is reported', async (t) => {
 t.test('registering twice on one instance fails clearly', async (t) => {
   const app = Fastify()
   await app.register(runnerMetrics)
-  await t.rejects(async () => { await app.register(runnerMetrics) }, /fastify-runner-metrics is already registered on this Fastify instance/)
+  await t.rejects(async () => { await app.register(runnerMetrics) }, { code: 'FST_RUNNER_METRICS_ALREADY_REGISTERED', message: /fastify-runner-metrics is already registered on this Fastify instance/ })
 })
 
 t.test('another plugin\'s "builds" decorator is not silently replaced', async (t) => {
   const app = Fastify()
   app.decorate('builds', 'something else')
-  await t.rejects(async () => { await app.register(runnerMetrics) }, /another plugin decorates "runnerRegistry" or "builds"/)
+  await t.rejects(async () => { await app.register(runnerMetrics) }, { code: 'FST_RUNNER_METRICS_ALREADY_REGISTERED', message: /another plugin decorates "runnerRegistry" or "builds"/ })
 })
 
 t.test('resetMetrics on the registry leaves the tracker-backed values as they are', async (t) => {
@@ -148,7 +150,12 @@ t.test('endpoint moves or removes the route', async (t) => {
 
 t.test('options of the wrong type fail registration naming the option', async (t) => {
   const cases: Array<[Record<string, unknown>, RegExp]> = [
-    [{ endpoint: 42 }, /option "endpoint" must be a path starting with "\/" or false, got 42/],
+    [{ endpoint: 42 }, /option "endpoint" must be a path starting with "\/", false, or route options \(\{ url, onRequest, logLevel, schema, ... \}\), got 42/],
+    [{ endpoint: null }, /option "endpoint" must be a path starting with "\/", false, or route options/],
+    [{ endpoint: ['/m'] }, /option "endpoint" must be a path starting with "\/", false, or route options/],
+    [{ endpoint: { url: 'metrics' } }, /option "endpoint.url" must be a path starting with "\/"/],
+    [{ endpoint: { method: 'POST' } }, /option "endpoint" sets "method", which the plugin sets itself; allowed: url and Fastify route options/],
+    [{ endpoint: { handler: () => 'x' } }, /option "endpoint" sets "handler", which the plugin sets itself/],
     [{ endpoint: 'metrics' }, /option "endpoint" must be a path/],
     [{ registry: {} }, /option "registry" must be a prom-client Registry/],
     [{ defaultMetrics: 'yes' }, /option "defaultMetrics" must be a boolean, got "yes"/],
@@ -169,7 +176,9 @@ t.test('options of the wrong type fail registration naming the option', async (t
   ]
   for (const [options, message] of cases) {
     const app = Fastify()
-    await t.rejects(app.register(runnerMetrics, options as never).ready(), { name: 'TypeError', message }, JSON.stringify(options))
+    const error = await app.register(runnerMetrics, options as never).ready().then(() => undefined, (error: unknown) => error)
+    t.ok(error instanceof TypeError, `${JSON.stringify(options)}: a TypeError`)
+    t.match(error, { code: 'FST_RUNNER_METRICS_OPTION_INVALID', message }, JSON.stringify(options))
   }
 })
 
@@ -179,4 +188,89 @@ t.test('a "metrics" decorator of another plugin (fastify-metrics) does not stop 
   await app.register(runnerMetrics)
   t.ok(app.runnerRegistry instanceof Registry)
   await app.close()
+})
+
+/** An app whose log lines (JSON, level `info` and up) are collected in `lines`. */
+function loggedApp (): { app: ReturnType<typeof Fastify>, lines: Array<Record<string, unknown>> } {
+  const stream = new PassThrough()
+  const lines: Array<Record<string, unknown>> = []
+  stream.on('data', (chunk: Buffer) => {
+    for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>)
+  })
+  return { app: Fastify({ logger: { level: 'info', stream } }), lines }
+}
+
+t.test('Fastify\'s register option prefix puts the routes under it', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(runnerMetrics, { prefix: '/ops', jobsList: true })
+  t.equal((await app.inject('/ops/metrics')).statusCode, 200)
+  t.equal((await app.inject('/ops/debug/jobs/list')).statusCode, 200)
+  t.equal((await app.inject({ method: 'POST', url: '/ops/metrics' })).statusCode, 405)
+  t.equal((await app.inject('/metrics')).statusCode, 404)
+  t.ok(app.runnerRegistry instanceof Registry, 'the decorators are still the app\'s')
+})
+
+t.test('Fastify\'s register options logLevel and logSerializers apply to the routes', async (t) => {
+  const { app, lines } = loggedApp()
+  t.teardown(() => app.close())
+  app.get('/other', async () => 'ok')
+  await app.register(runnerMetrics, { logLevel: 'warn', logSerializers: { req: () => 'hidden' } })
+  await app.inject('/metrics')
+  t.same(lines.filter((line) => line.msg === 'incoming request'), [], 'no info lines for the metrics route')
+  await app.inject('/other')
+  t.equal(lines.filter((line) => line.msg === 'incoming request').length, 1, 'other routes log as before')
+
+  const serialized = loggedApp()
+  t.teardown(() => serialized.app.close())
+  await serialized.app.register(runnerMetrics, { logSerializers: { req: () => 'hidden' } })
+  await serialized.app.inject('/metrics')
+  t.match(serialized.lines.find((line) => line.msg === 'incoming request'), { req: 'hidden' })
+})
+
+t.test('endpoint as route options: url, an onRequest auth hook, logLevel, schema, config', async (t) => {
+  const routes: RouteOptions[] = []
+  const app = Fastify()
+  t.teardown(() => app.close())
+  app.addHook('onRoute', (route) => { routes.push(route) })
+  await app.register(runnerMetrics, {
+    endpoint: {
+      url: '/internal/metrics',
+      onRequest: async (request, reply) => { if (request.headers.authorization !== 'Bearer s3cret') await reply.code(401).send('unauthorized\n') },
+      logLevel: 'error',
+      schema: { hide: true },
+      config: { owner: 'ops' }
+    }
+  })
+  await app.ready()
+  t.equal((await app.inject('/internal/metrics')).statusCode, 401, 'the hook guards the route')
+  t.equal((await app.inject({ url: '/internal/metrics', headers: { authorization: 'Bearer s3cret' } })).statusCode, 200)
+  t.equal((await app.inject({ method: 'POST', url: '/internal/metrics' })).statusCode, 401, 'and every other method too')
+  const metricsRoute = routes.find((route) => route.url === '/internal/metrics' && route.method.includes('GET'))!
+  t.equal(metricsRoute.logLevel, 'error')
+  t.match(metricsRoute.schema, { hide: true })
+  t.match(metricsRoute.config, { owner: 'ops' })
+  t.type((metricsRoute.config as { pressureHandler: unknown }).pressureHandler, 'function', 'the plugin\'s own route config stays')
+
+  const defaults = await appWith({ endpoint: { logLevel: 'warn' } })
+  t.teardown(() => defaults.close())
+  t.equal((await defaults.inject('/metrics')).statusCode, 200, 'url defaults to /metrics')
+})
+
+t.test('endpoint logLevel silences the route\'s request logs', async (t) => {
+  const { app, lines } = loggedApp()
+  t.teardown(() => app.close())
+  await app.register(runnerMetrics, { endpoint: { url: '/metrics', logLevel: 'warn' } })
+  t.equal((await app.inject('/metrics')).statusCode, 200)
+  t.same(lines.filter((line) => line.msg === 'incoming request'), [])
+})
+
+t.test('promClient is the prom-client the plugin registers its metrics with', async (t) => {
+  t.equal(promClient.Registry, prom.Registry)
+  const app = await appWith({ defaultMetrics: false })
+  t.teardown(() => app.close())
+  t.ok(app.runnerRegistry instanceof promClient.Registry)
+  const jobs = new promClient.Counter({ name: 'manager_jobs_total', help: 'Jobs.', registers: [app.runnerRegistry] })
+  jobs.inc()
+  t.equal((await scrape(app)).get('manager_jobs_total'), 1)
 })

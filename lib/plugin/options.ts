@@ -1,12 +1,27 @@
+import type { RegisterOptions, RouteShorthandOptions } from 'fastify'
 import type { Registry } from 'prom-client'
 import { BuildTracker, type RunnerConfig } from '../tracker/build-tracker.js'
 import { VERSION_LABELS, type VersionInfo } from './collectors/version.js'
+import { OptionInvalidError } from './errors.js'
 
-export interface RunnerMetricsOptions {
+/**
+ * The metrics route as an object: its path (`url`, default `/metrics`) and any route options
+ * Fastify takes, such as an `onRequest` auth hook, `logLevel` or `schema: { hide: true }`.
+ * The plugin sets the method and the handler.
+ */
+export interface EndpointOptions extends RouteShorthandOptions {
+  url?: string
+}
+
+/**
+ * The plugin's options. Fastify's own register options (`prefix`, `logLevel`, `logSerializers`)
+ * apply to its routes: Fastify leaves them to a plugin wrapped in fastify-plugin, as this one is.
+ */
+export interface RunnerMetricsOptions extends RegisterOptions {
   /** The registry to fill; by default a new one owned by this instance. Never prom-client's global one. */
   registry?: Registry
-  /** The path of the metrics route, or `false` for no route. Default `/metrics`. */
-  endpoint?: string | false
+  /** The path of the metrics route, its route options, or `false` for no route. Default `/metrics`. */
+  endpoint?: string | false | EndpointOptions
   /** Node.js runtime and process metrics. Default `true`. */
   defaultMetrics?: boolean
   /** Labels of `runner_version_info`; unset ones default to this package's and the platform's. */
@@ -30,24 +45,31 @@ export interface RunnerMetricsOptions {
   maxScrapesInFlight?: number
 }
 
+/** The metrics route: where, and the user's route options beside the plugin's method and handler. */
+export interface EndpointRoute {
+  url: string
+  routeOptions: RouteShorthandOptions
+}
+
 export interface ResolvedOptions {
   registry: Registry | undefined
-  endpoint: string | false
+  endpoint: EndpointRoute | false
   defaultMetrics: boolean
   version: VersionInfo
   tracker: BuildTracker
   jobsList: string | false
   scrapeTimeout: number
   maxScrapesInFlight: number
+  /** `prefix`, `logLevel` and `logSerializers` as given to `register`: they apply to the plugin's routes. */
+  register: RegisterOptions
 }
 
-const KNOWN_OPTIONS = new Set(['registry', 'endpoint', 'defaultMetrics', 'version', 'runners', 'concurrent', 'stages', 'tracker', 'jobsList', 'scrapeTimeout', 'maxScrapesInFlight'])
+const REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers'] as const
+const KNOWN_OPTIONS = new Set(['registry', 'endpoint', 'defaultMetrics', 'version', 'runners', 'concurrent', 'stages', 'tracker', 'jobsList', 'scrapeTimeout', 'maxScrapesInFlight', ...REGISTER_OPTIONS])
 export const DEFAULT_JOBS_LIST_PATH = '/debug/jobs/list'
 
-class OptionError extends TypeError {
-  constructor (option: string, problem: string) {
-    super(`fastify-runner-metrics: option "${option}" ${problem}`)
-  }
+function optionError (option: string, problem: string): TypeError {
+  return new OptionInvalidError(`option "${option}" ${problem}`)
 }
 
 function isRegistry (value: unknown): value is Registry {
@@ -56,22 +78,35 @@ function isRegistry (value: unknown): value is Registry {
 }
 
 function path (option: string, value: unknown): string {
-  if (typeof value !== 'string' || !value.startsWith('/')) throw new OptionError(option, `must be a path starting with "/" or false, got ${JSON.stringify(value)}`)
+  if (typeof value !== 'string' || !value.startsWith('/')) throw optionError(option, `must be a path starting with "/" or false, got ${JSON.stringify(value)}`)
   return value
+}
+
+/** A string is the route's path; an object adds Fastify route options (all but method and handler, which are the plugin's). */
+function endpointRoute (value: unknown): EndpointRoute {
+  if (typeof value === 'string') return { url: path('endpoint', value), routeOptions: {} }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw optionError('endpoint', `must be a path starting with "/", false, or route options ({ url, onRequest, logLevel, schema, ... }), got ${JSON.stringify(value)}`)
+  }
+  const { url = '/metrics', ...routeOptions } = value as EndpointOptions & Record<string, unknown>
+  for (const key of ['method', 'handler']) {
+    if (key in routeOptions) throw optionError('endpoint', `sets "${key}", which the plugin sets itself; allowed: url and Fastify route options`)
+  }
+  return { url: path('endpoint.url', url), routeOptions }
 }
 
 function wholeNumber (option: string, value: unknown, fallback: number, min: number): number {
   if (value === undefined) return fallback
-  if (!Number.isInteger(value) || (value as number) < min) throw new OptionError(option, `must be an integer of at least ${min}, got ${JSON.stringify(value)}`)
+  if (!Number.isInteger(value) || (value as number) < min) throw optionError(option, `must be an integer of at least ${min}, got ${JSON.stringify(value)}`)
   return value as number
 }
 
 function versionInfo (value: unknown): VersionInfo {
   if (value === undefined) return {}
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new OptionError('version', 'must be an object of label values')
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw optionError('version', 'must be an object of label values')
   for (const [key, label] of Object.entries(value)) {
-    if (!(VERSION_LABELS as readonly string[]).includes(key)) throw new OptionError('version', `has unknown label "${key}"; allowed: ${VERSION_LABELS.join(', ')}`)
-    if (typeof label !== 'string') throw new OptionError('version', `label "${key}" must be a string, got ${JSON.stringify(label)}`)
+    if (!(VERSION_LABELS as readonly string[]).includes(key)) throw optionError('version', `has unknown label "${key}"; allowed: ${VERSION_LABELS.join(', ')}`)
+    if (typeof label !== 'string') throw optionError('version', `label "${key}" must be a string, got ${JSON.stringify(label)}`)
   }
   return value as VersionInfo
 }
@@ -82,32 +117,33 @@ function tracker (options: RunnerMetricsOptions): BuildTracker {
     try {
       return new BuildTracker({ runners, concurrent, stages })
     } catch (error) {
-      throw new TypeError(`fastify-runner-metrics: ${(error as Error).message}`)
+      throw new OptionInvalidError((error as Error).message)
     }
   }
-  if (!(tracker instanceof BuildTracker)) throw new OptionError('tracker', 'must be a BuildTracker')
+  if (!(tracker instanceof BuildTracker)) throw optionError('tracker', 'must be a BuildTracker')
   if (runners !== undefined || concurrent !== undefined || stages !== undefined) {
-    throw new OptionError('tracker', 'comes with its own runners, concurrent and stages: set those on the tracker, not beside it')
+    throw optionError('tracker', 'comes with its own runners, concurrent and stages: set those on the tracker, not beside it')
   }
   return tracker
 }
 
-/** Checks every option and fills in defaults; a wrong one throws a TypeError naming it. */
+/** Checks every option and fills in defaults; a wrong one throws a TypeError (FST_RUNNER_METRICS_OPTION_INVALID) naming it. */
 export function resolveOptions (options: RunnerMetricsOptions = {}): ResolvedOptions {
   for (const key of Object.keys(options)) {
-    if (!KNOWN_OPTIONS.has(key)) throw new OptionError(key, `is not an option; options: ${[...KNOWN_OPTIONS].join(', ')}`)
+    if (!KNOWN_OPTIONS.has(key)) throw optionError(key, `is not an option; options: ${[...KNOWN_OPTIONS].join(', ')}`)
   }
   const { registry, endpoint = '/metrics', defaultMetrics = true, jobsList = false } = options
-  if (registry !== undefined && !isRegistry(registry)) throw new OptionError('registry', 'must be a prom-client Registry')
-  if (typeof defaultMetrics !== 'boolean') throw new OptionError('defaultMetrics', `must be a boolean, got ${JSON.stringify(defaultMetrics)}`)
+  if (registry !== undefined && !isRegistry(registry)) throw optionError('registry', 'must be a prom-client Registry')
+  if (typeof defaultMetrics !== 'boolean') throw optionError('defaultMetrics', `must be a boolean, got ${JSON.stringify(defaultMetrics)}`)
   return {
     registry,
-    endpoint: endpoint === false ? false : path('endpoint', endpoint),
+    endpoint: endpoint === false ? false : endpointRoute(endpoint),
     defaultMetrics,
     version: versionInfo(options.version),
     tracker: tracker(options),
     jobsList: jobsList === false ? false : jobsList === true ? DEFAULT_JOBS_LIST_PATH : path('jobsList', jobsList),
     scrapeTimeout: wholeNumber('scrapeTimeout', options.scrapeTimeout, 5000, 1),
-    maxScrapesInFlight: wholeNumber('maxScrapesInFlight', options.maxScrapesInFlight, 0, 0)
+    maxScrapesInFlight: wholeNumber('maxScrapesInFlight', options.maxScrapesInFlight, 0, 0),
+    register: Object.fromEntries(REGISTER_OPTIONS.filter((key) => options[key] !== undefined).map((key) => [key, options[key]]))
   }
 }

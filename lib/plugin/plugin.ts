@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync, RouteShorthandOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import Negotiator from 'negotiator'
 import { Registry } from 'prom-client'
@@ -8,9 +8,10 @@ import { registerLifecycleMetrics } from './collectors/lifecycle.js'
 import { registerRuntimeMetrics } from './collectors/runtime.js'
 import { ScrapeStats, registerScrapeMetrics } from './collectors/scrapes.js'
 import { registerVersionMetric } from './collectors/version.js'
+import { AlreadyRegisteredError, RegistryConflictError } from './errors.js'
 import { JOBS_LIST_VERSION, jobsListJson, jobsListText } from './jobs-list.js'
 import { createScraper, sendScrape } from './metrics-route.js'
-import { resolveOptions, type RunnerMetricsOptions } from './options.js'
+import { resolveOptions, type ResolvedOptions, type RunnerMetricsOptions } from './options.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -24,7 +25,7 @@ declare module 'fastify' {
 const OTHER_METHODS = ['DELETE', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const
 
 /** Registers every metric; returns what stops the runtime metrics' timer and observer. */
-function registerMetrics (registry: Registry, tracker: BuildTracker, options: ReturnType<typeof resolveOptions>, stats: ScrapeStats): () => void {
+function registerMetrics (registry: Registry, tracker: BuildTracker, options: ResolvedOptions, stats: ScrapeStats): () => void {
   const before = new Set(registry.getMetricsAsArray().map((metric) => metric.name))
   try {
     registerBuildsMetric(registry, tracker)
@@ -35,12 +36,13 @@ function registerMetrics (registry: Registry, tracker: BuildTracker, options: Re
   } catch (error) {
     // All or nothing: a refused registration leaves the registry as it found it.
     for (const { name } of registry.getMetricsAsArray()) if (!before.has(name)) registry.removeSingleMetric(name)
-    throw new Error(`fastify-runner-metrics: the registry already holds one of its metrics (${(error as Error).message}); give each instance its own registry, and set defaultMetrics: false on one that has prom-client's default metrics`)
+    throw new RegistryConflictError((error as Error).message)
   }
 }
 
-function methodNotAllowed (app: FastifyInstance, url: string): void {
+function methodNotAllowed (app: FastifyInstance, url: string, routeOptions: RouteShorthandOptions): void {
   app.route({
+    ...routeOptions,
     method: [...OTHER_METHODS],
     url,
     handler: async (request, reply) => reply.code(405).header('allow', 'GET, HEAD').type('text/plain; charset=utf-8').send(`method ${request.method} not allowed; use GET or HEAD\n`)
@@ -49,7 +51,7 @@ function methodNotAllowed (app: FastifyInstance, url: string): void {
 
 const runnerMetrics: FastifyPluginAsync<RunnerMetricsOptions> = async (app, rawOptions) => {
   if (app.hasDecorator('runnerRegistry') || app.hasDecorator('builds')) {
-    throw new Error('fastify-runner-metrics is already registered on this Fastify instance (or another plugin decorates "runnerRegistry" or "builds"); register it once per instance')
+    throw new AlreadyRegisteredError()
   }
   const options = resolveOptions(rawOptions)
   const registry = options.registry ?? new Registry()
@@ -59,18 +61,26 @@ const runnerMetrics: FastifyPluginAsync<RunnerMetricsOptions> = async (app, rawO
   app.addHook('onClose', async () => stopRuntimeMetrics())
   app.decorate('runnerRegistry', registry)
   app.decorate('builds', tracker)
+  // Fastify applies its register options (prefix, logLevel, logSerializers) to an encapsulated
+  // context only, and this plugin is not one (its decorators are the app's): the routes get one.
+  app.register(async (routes) => { addRoutes(routes, registry, tracker, stats, options) }, options.register)
+}
 
+/** The metrics route and the running-builds list. */
+function addRoutes (app: FastifyInstance, registry: Registry, tracker: BuildTracker, stats: ScrapeStats, options: ResolvedOptions): void {
   if (options.endpoint !== false) {
+    const { url, routeOptions } = options.endpoint
     const scrape = createScraper(registry, stats, options, app.log)
     app.route({
+      ...routeOptions,
       method: ['GET', 'HEAD'],
-      url: options.endpoint,
+      url,
       // Load shedding must not blind the operator: @fastify/under-pressure lets a route
       // through when its pressureHandler returns nothing.
-      config: { pressureHandler: () => undefined },
+      config: { pressureHandler: () => undefined, ...routeOptions.config },
       handler: async (request, reply) => sendScrape(reply, await scrape(request.headers))
     })
-    methodNotAllowed(app, options.endpoint)
+    methodNotAllowed(app, url, routeOptions)
   }
 
   if (options.jobsList !== false) {
