@@ -73,10 +73,10 @@ export class RunnerStats {
   readonly live: Float64Array
   /** Slots that have ever held a build: their series stay, at zero, once they appear. */
   readonly seen: Uint8Array
-  readonly finished = new Float64Array(FINAL_STATES.length)
-  readonly failures = new Float64Array(FAILURE_REASONS.length)
+  readonly finished: Float64Array = new Float64Array(FINAL_STATES.length)
+  readonly failures: Float64Array = new Float64Array(FAILURE_REASONS.length)
   /** Builds per duration bucket, not cumulative; the last slot is above the largest bound. */
-  readonly durationBuckets = new Float64Array(DURATION_BUCKETS.length + 1)
+  readonly durationBuckets: Float64Array = new Float64Array(DURATION_BUCKETS.length + 1)
   durationSum = 0
 
   constructor (name: string, slots: number) {
