@@ -13,6 +13,8 @@ import { promisify } from 'node:util'
 const exec = promisify(execFile)
 const root = resolve(import.meta.dirname, '../..')
 const TIME_LIMIT = { timeout: 5 * 60_000 }
+/** The oldest TypeScript the published declarations support: Fastify 5's own types need 5.4 (NoInfer). */
+const OLDEST_TYPESCRIPT = '5.4.5'
 /** The consumer projects in this folder, each copied into the app that installed the tarball. */
 const CONSUMERS = ['esm', 'cjs', 'ts-cjs', 'fastify-metrics']
 
@@ -38,6 +40,11 @@ async function filesUnder (dir) {
   return entries.filter((entry) => entry.isFile()).map((entry) => relative(dir, join(entry.parentPath, entry.name)))
 }
 
+/** Type-checks and builds a consumer with the TypeScript package `typescript` names (both link `tsc`, so by path). */
+async function tsc (project, typescript = 'typescript') {
+  await run(process.execPath, [join(app, 'node_modules', typescript, 'bin', 'tsc'), '-p', project], app)
+}
+
 /** Runs a consumer's built entry and returns the JSON line it prints. */
 async function report (file) {
   return JSON.parse(await run(process.execPath, [file], app))
@@ -60,10 +67,14 @@ before(async () => {
   await mkdir(app)
   const dependencies = { 'fastify-runner-metrics': `file:../${packed}` }
   for (const name of ['fastify', 'fastify-metrics', 'typescript', '@types/node']) dependencies[name] = await installedVersion(name)
+  dependencies['typescript-oldest'] = `npm:typescript@${OLDEST_TYPESCRIPT}`
   await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'consumers', private: true, dependencies }))
   await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts'], app)
   for (const consumer of CONSUMERS) await cp(join(import.meta.dirname, consumer), join(app, consumer), { recursive: true })
   await cp(join(root, 'examples', 'with-fastify-metrics.ts'), join(app, 'fastify-metrics', 'with-fastify-metrics.ts'))
+  // The TypeScript app once more as an ES module app.
+  await cp(join(app, 'ts-cjs'), join(app, 'ts-esm'), { recursive: true })
+  await writeFile(join(app, 'ts-esm', 'package.json'), JSON.stringify({ name: 'consumer-ts-esm', private: true, type: 'module' }))
 }, TIME_LIMIT)
 
 after(async () => {
@@ -102,15 +113,21 @@ test('a CommonJS app requires both entries', async () => {
   })
 })
 
+const TS_APP_REPORT = { status: 200, failures: true, tracker: true, registry: true, server: ['function', 'object'] }
+
 test('a TypeScript app compiled to CommonJS type-checks with skipLibCheck: false and runs', async () => {
-  await run(join(app, 'node_modules/.bin/tsc'), ['-p', 'ts-cjs'], app)
-  assert.deepEqual(await report('ts-cjs/out/index.js'), {
-    status: 200, failures: true, tracker: true, registry: true, server: ['function', 'object']
-  })
+  await tsc('ts-cjs')
+  assert.deepEqual(await report('ts-cjs/out/index.js'), TS_APP_REPORT)
+})
+
+test(`a TypeScript ES module app type-checks with skipLibCheck: false, with TypeScript ${OLDEST_TYPESCRIPT} too, and runs`, async () => {
+  await tsc('ts-esm', 'typescript-oldest')
+  await tsc('ts-esm')
+  assert.deepEqual(await report('ts-esm/out/index.js'), TS_APP_REPORT)
 })
 
 test('beside fastify-metrics: type-checks with skipLibCheck: false and serves both, apart and in one registry', async () => {
-  await run(join(app, 'node_modules/.bin/tsc'), ['-p', 'fastify-metrics'], app)
+  await tsc('fastify-metrics')
   assert.deepEqual(await report('fastify-metrics/out/index.js'), {
     decorators: ['object', 'function', 'function'],
     apart: { http: [200, true], runner: [200, true, false] },

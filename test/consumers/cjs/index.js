@@ -21,4 +21,4 @@ async function main () {
   await app.close()
   await named.close()
 }
-main()
+main().catch((error) => { console.error(error); process.exitCode = 1 })

@@ -1,4 +1,5 @@
-// A TypeScript app compiled to CommonJS: its imports become require() calls.
+// A TypeScript app; compiled to CommonJS (this folder) its imports become require() calls, and
+// the consumer test builds it as an ES module app too.
 import Fastify from 'fastify'
 import runnerMetrics, { BuildTracker, type RunnerMetricsOptions } from 'fastify-runner-metrics'
 import { startMetricsServer, type RunnerManagerConfig } from 'fastify-runner-metrics/server'
@@ -21,4 +22,4 @@ async function main (): Promise<void> {
   }))
   await app.close()
 }
-void main()
+main().catch((error: unknown) => { console.error(error); process.exitCode = 1 })
