@@ -26,18 +26,18 @@ export function registerEventLoopMetrics (registry: Registry): () => void {
     return period
   })
 
-  registerFamily(registry, { name: 'nodejs_eventloop_lag_seconds', help: 'Lag of event loop in seconds.', type: 'gauge', read: () => { current(); return [{ labels: {}, value: latest }] } })
+  registerFamily(registry, { name: 'nodejs_eventloop_lag_seconds', help: 'Lag of event loop in seconds.', type: 'gauge', aggregator: 'average', read: () => { current(); return [{ labels: {}, value: latest }] } })
   const statistics = [
-    ['min', 'The minimum recorded event loop delay.'],
-    ['max', 'The maximum recorded event loop delay.'],
-    ['mean', 'The mean of the recorded event loop delays.'],
-    ['stddev', 'The standard deviation of the recorded event loop delays.'],
-    ['p50', 'The 50th percentile of the recorded event loop delays.'],
-    ['p90', 'The 90th percentile of the recorded event loop delays.'],
-    ['p99', 'The 99th percentile of the recorded event loop delays.']
+    ['min', 'The minimum recorded event loop delay.', 'min'],
+    ['max', 'The maximum recorded event loop delay.', 'max'],
+    ['mean', 'The mean of the recorded event loop delays.', 'average'],
+    ['stddev', 'The standard deviation of the recorded event loop delays.', 'average'],
+    ['p50', 'The 50th percentile of the recorded event loop delays.', 'average'],
+    ['p90', 'The 90th percentile of the recorded event loop delays.', 'average'],
+    ['p99', 'The 99th percentile of the recorded event loop delays.', 'average']
   ] as const
-  for (const [statistic, help] of statistics) {
-    registerFamily(registry, { name: `nodejs_eventloop_lag_${statistic}_seconds`, help, type: 'gauge', read: () => [{ labels: {}, value: current()[statistic] }] })
+  for (const [statistic, help, aggregator] of statistics) {
+    registerFamily(registry, { name: `nodejs_eventloop_lag_${statistic}_seconds`, help, type: 'gauge', aggregator, read: () => [{ labels: {}, value: current()[statistic] }] })
   }
   // Started once the families are registered: a registry that refuses them leaves no timer behind.
   let expected = performance.now() + SAMPLE_EVERY_MS

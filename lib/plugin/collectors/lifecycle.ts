@@ -49,12 +49,14 @@ export function registerLifecycleMetrics (registry: Registry, tracker: BuildTrac
     name: 'runner_concurrent',
     help: 'The global concurrent setting: the most builds all runners may run at once.',
     type: 'gauge',
+    aggregator: 'first',
     read: () => tracker.concurrent === undefined ? [] : [{ labels: {}, value: tracker.concurrent }]
   })
   registerFamily(registry, {
     name: 'runner_limit',
     help: 'The limit setting of each runner: the most builds it may run at once.',
     type: 'gauge',
+    aggregator: 'first',
     read: () => {
       const samples: Sample[] = []
       for (const runner of tracker.runners()) {

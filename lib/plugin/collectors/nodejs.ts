@@ -39,5 +39,5 @@ export function registerNodejsMetrics (registry: Registry): void {
   activeFamilies(registry, 'nodejs_active_resources', 'resources', 'Number of active resources that are currently keeping the event loop alive, grouped by async resource type.', () => process.getActiveResourcesInfo())
   const [major, minor, patch] = process.versions.node.split('.').map(Number)
   const version = [{ labels: { version: process.version, major: major!, minor: minor!, patch: patch! }, value: 1 }]
-  registerFamily(registry, { name: 'nodejs_version_info', help: 'Node.js version info.', type: 'gauge', read: () => version })
+  registerFamily(registry, { name: 'nodejs_version_info', help: 'Node.js version info.', type: 'gauge', aggregator: 'first', read: () => version })
 }

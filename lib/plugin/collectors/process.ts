@@ -31,7 +31,7 @@ export function registerProcessMetrics (registry: Registry): void {
   registerFamily(registry, { name: 'process_cpu_user_seconds_total', help: 'Total user CPU time spent in seconds.', type: 'counter', read: cpuSeconds((usage) => usage.user) })
   registerFamily(registry, { name: 'process_cpu_system_seconds_total', help: 'Total system CPU time spent in seconds.', type: 'counter', read: cpuSeconds((usage) => usage.system) })
   registerFamily(registry, { name: 'process_cpu_seconds_total', help: 'Total user and system CPU time spent in seconds.', type: 'counter', read: cpuSeconds((usage) => usage.user + usage.system) })
-  registerFamily(registry, { name: 'process_start_time_seconds', help: 'Start time of the process since unix epoch in seconds.', type: 'gauge', read: () => [{ labels: {}, value: startTime }] })
+  registerFamily(registry, { name: 'process_start_time_seconds', help: 'Start time of the process since unix epoch in seconds.', type: 'gauge', aggregator: 'omit', read: () => [{ labels: {}, value: startTime }] })
   registerFamily(registry, { name: 'process_resident_memory_bytes', help: 'Resident memory size in bytes.', type: 'gauge', read: () => [{ labels: {}, value: process.memoryUsage.rss() }] })
   registerFamily(registry, {
     name: 'process_virtual_memory_bytes',

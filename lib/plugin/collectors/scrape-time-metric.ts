@@ -1,4 +1,4 @@
-import type { Metric, Registry } from 'prom-client'
+import type { Aggregator, Metric, Registry } from 'prom-client'
 
 export type MetricKind = 'counter' | 'gauge' | 'histogram'
 
@@ -13,6 +13,8 @@ export interface MetricFamily {
   name: string
   help: string
   type: MetricKind
+  /** How prom-client's AggregatorRegistry merges the workers' values (node:cluster); default `sum`. */
+  aggregator?: Aggregator
   /** Reads the family's source now; called once per scrape. */
   read: () => Sample[] | Promise<Sample[]>
 }
@@ -26,17 +28,18 @@ class ScrapeTimeMetric {
   readonly name: string
   readonly help: string
   readonly type: MetricKind
-  readonly aggregator = 'sum'
+  readonly aggregator: Aggregator
   readonly #read: MetricFamily['read']
 
   constructor (family: MetricFamily) {
     this.name = family.name
     this.help = family.help
     this.type = family.type
+    this.aggregator = family.aggregator ?? 'sum'
     this.#read = family.read
   }
 
-  async get (): Promise<{ name: string, help: string, type: MetricKind, aggregator: string, values: Sample[] }> {
+  async get (): Promise<{ name: string, help: string, type: MetricKind, aggregator: Aggregator, values: Sample[] }> {
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: await this.#read() }
   }
 

@@ -26,6 +26,7 @@ export function registerVersionMetric (registry: Registry, info: VersionInfo = {
     name: 'runner_version_info',
     help: 'Build information of the runner manager: constant 1, the information is in the labels.',
     type: 'gauge',
+    aggregator: 'first',
     read: () => [{ labels, value: 1 }]
   })
 }
