@@ -1,9 +1,16 @@
-import Fastify from 'fastify'
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { Registry } from 'prom-client'
 import { describe, expect, test } from 'tstyche'
-import runnerMetrics, { Build, BuildTracker, type RunnerMetricsOptions } from '../lib/index.js'
+import runnerMetrics, { AlreadyRegisteredError, Build, BuildTracker, OptionInvalidError, RegistryConflictError, promClient, type RunnerMetricsOptions } from '../lib/index.js'
 
 const app = Fastify()
+
+// What @fastify/swagger adds to route schemas, so `schema: { hide: true }` type-checks in an app that has it.
+declare module 'fastify' {
+  interface FastifySchema {
+    hide?: boolean
+  }
+}
 
 describe('decorators', () => {
   test('app.runnerRegistry is a prom-client Registry and app.builds a BuildTracker, without casts', () => {
@@ -46,5 +53,37 @@ describe('options', () => {
     expect<RunnerMetricsOptions>().type.not.toBeAssignableFrom({ registry: 'global' })
     expect<RunnerMetricsOptions>().type.not.toBeAssignableFrom({ version: { tag: 'x' } })
     expect<RunnerMetricsOptions>().type.not.toBeAssignableFrom({ runners: [{ limit: 2 }] })
+  })
+})
+
+describe('Fastify conventions', () => {
+  test('Fastify\'s register options go beside the plugin\'s', () => {
+    expect(app.register).type.toBeCallableWith(runnerMetrics, { prefix: '/ops', logLevel: 'warn', endpoint: '/metrics' })
+    expect(app.register).type.not.toBeCallableWith(runnerMetrics, { logLevel: 'loud' })
+  })
+
+  test('endpoint takes route options beside its url, but not the method or the handler', () => {
+    expect(app.register).type.toBeCallableWith(runnerMetrics, {
+      endpoint: {
+        url: '/metrics',
+        logLevel: 'warn',
+        schema: { hide: true },
+        onRequest: async (request: FastifyRequest, reply: FastifyReply) => { await reply.code(401).send() }
+      }
+    })
+    expect<RunnerMetricsOptions>().type.not.toBeAssignableFrom({ endpoint: { url: 42 } })
+    expect<RunnerMetricsOptions>().type.not.toBeAssignableFrom({ endpoint: { method: 'POST' } })
+    expect<RunnerMetricsOptions>().type.not.toBeAssignableFrom({ endpoint: { handler: () => 'x' } })
+  })
+
+  test('errors carry their codes', () => {
+    expect(new OptionInvalidError('x').code).type.toBe<'FST_RUNNER_METRICS_OPTION_INVALID'>()
+    expect(new AlreadyRegisteredError().code).type.toBe<'FST_RUNNER_METRICS_ALREADY_REGISTERED'>()
+    expect(new RegistryConflictError('x').code).type.toBe<'FST_RUNNER_METRICS_REGISTRY_CONFLICT'>()
+  })
+
+  test('promClient is the prom-client the registry comes from', () => {
+    expect(app.runnerRegistry).type.toBeAssignableTo<promClient.Registry>()
+    expect(new promClient.Counter({ name: 'x_total', help: 'x', registers: [app.runnerRegistry] })).type.toBe<promClient.Counter>()
   })
 })
