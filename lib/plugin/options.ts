@@ -77,14 +77,15 @@ function isRegistry (value: unknown): value is Registry {
   return typeof candidate?.registerMetric === 'function' && typeof candidate.metrics === 'function' && typeof candidate.getMetricsAsArray === 'function'
 }
 
-function path (option: string, value: unknown): string {
-  if (typeof value !== 'string' || !value.startsWith('/')) throw optionError(option, `must be a path starting with "/" or false, got ${JSON.stringify(value)}`)
+/** `alternatives` names what else the option takes, for the message. */
+function path (option: string, value: unknown, alternatives = ' or false'): string {
+  if (typeof value !== 'string' || !value.startsWith('/')) throw optionError(option, `must be a path starting with "/"${alternatives}, got ${JSON.stringify(value)}`)
   return value
 }
 
 /** A string is the route's path; an object adds Fastify route options (all but method and handler, which are the plugin's). */
 function endpointRoute (value: unknown): EndpointRoute {
-  if (typeof value === 'string') return { url: path('endpoint', value), routeOptions: {} }
+  if (typeof value === 'string') return { url: path('endpoint', value, ', false, or route options'), routeOptions: {} }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw optionError('endpoint', `must be a path starting with "/", false, or route options ({ url, onRequest, logLevel, schema, ... }), got ${JSON.stringify(value)}`)
   }
@@ -92,7 +93,7 @@ function endpointRoute (value: unknown): EndpointRoute {
   for (const key of ['method', 'handler']) {
     if (key in routeOptions) throw optionError('endpoint', `sets "${key}", which the plugin sets itself; allowed: url and Fastify route options`)
   }
-  return { url: path('endpoint.url', url), routeOptions }
+  return { url: path('endpoint.url', url, ''), routeOptions }
 }
 
 function wholeNumber (option: string, value: unknown, fallback: number, min: number): number {
