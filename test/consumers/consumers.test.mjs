@@ -72,7 +72,15 @@ before(async () => {
   await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts'], app)
   for (const consumer of CONSUMERS) await cp(join(import.meta.dirname, consumer), join(app, consumer), { recursive: true })
   await cp(join(root, 'examples', 'with-fastify-metrics.ts'), join(app, 'fastify-metrics', 'with-fastify-metrics.ts'))
-  // The TypeScript app once more as an ES module app.
+  // The TypeScript app once more as a classic CommonJS project (module commonjs, node10
+  // resolution, which knows no exports map: typesVersions finds the server's types).
+  await cp(join(app, 'ts-cjs'), join(app, 'ts-node10'), { recursive: true })
+  const { compilerOptions } = JSON.parse(await readFile(join(app, 'ts-cjs', 'tsconfig.json'), 'utf8'))
+  await writeFile(join(app, 'ts-node10', 'tsconfig.json'), JSON.stringify({
+    compilerOptions: { ...compilerOptions, module: 'commonjs', moduleResolution: 'node', esModuleInterop: true },
+    files: ['index.ts']
+  }))
+  // And as an ES module app.
   await cp(join(app, 'ts-cjs'), join(app, 'ts-esm'), { recursive: true })
   await writeFile(join(app, 'ts-esm', 'package.json'), JSON.stringify({ name: 'consumer-ts-esm', private: true, type: 'module' }))
 }, TIME_LIMIT)
@@ -118,6 +126,11 @@ const TS_APP_REPORT = { status: 200, failures: true, tracker: true, registry: tr
 test('a TypeScript app compiled to CommonJS type-checks with skipLibCheck: false and runs', async () => {
   await tsc('ts-cjs')
   assert.deepEqual(await report('ts-cjs/out/index.js'), TS_APP_REPORT)
+})
+
+test(`a TypeScript app compiled to CommonJS with node10 resolution type-checks with TypeScript ${OLDEST_TYPESCRIPT} and runs`, async () => {
+  await tsc('ts-node10', 'typescript-oldest')
+  assert.deepEqual(await report('ts-node10/out/index.js'), TS_APP_REPORT)
 })
 
 test(`a TypeScript ES module app type-checks with skipLibCheck: false, with TypeScript ${OLDEST_TYPESCRIPT} too, and runs`, async () => {
