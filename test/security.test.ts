@@ -132,14 +132,14 @@ t.test('bad web config at start: one line, exit 1, no secret', async (t) => {
   })
   const server = runServer(['--config', join(dir, 'config.toml')])
   t.equal((await server.exited).code, 1)
-  t.match(server.stderr(), /^fastify-runner-metrics: \S+web\.yml: extra is not a known key; known: tls_server_config, http_server_config, basic_auth_users\n$/)
+  t.match(server.stderr(), /^fastify-runner-metrics: \S+web\.yml: extra is not a known key; known: tls_server_config, http_server_config, basic_auth_users, rate_limit\n$/)
   const missing = runServer(['--config', join(dir, 'config.toml'), '--web-config-file', join(dir, 'none.yml')])
   t.equal((await missing.exited).code, 1)
   t.match(missing.stderr(), /none\.yml: no such file\n$/)
 })
 
 t.test('embedded: plain to TLS and back at the same address on reload', async (t) => {
-  const dir = t.testdir({ 'web.yml': webConfig(), 'plain.yml': '' })
+  const dir = t.testdir({ 'web.yml': webConfig(), 'plain.yml': '{}\n' })
   const server = await startMetricsServer({ config: { metrics_server: '127.0.0.1:0' } })
   t.teardown(() => server.close())
   const port = server.address()!.port

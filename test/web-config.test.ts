@@ -71,8 +71,6 @@ t.test('promtool check web-config accepts the files this server accepts', { skip
 t.test('defaults: TLS 1.2 to 1.3, no client certificates, server cipher order', async (t) => {
   const config = await parseWebConfig(`tls_server_config:\n  cert: |\n${indent(certs.read(certs.serverCert))}\n  key: |\n${indent(certs.read(certs.serverKey))}\n`, 'inline.yml')
   t.match(config.tls, { clientAuth: 'NoClientCert', minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3', ciphers: undefined, ecdhCurve: undefined, honorCipherOrder: true, ca: undefined })
-  const empty = await parseWebConfig('', 'empty.yml')
-  t.same(empty, { tls: undefined, users: new Map(), headers: {} })
 })
 
 function indent (text: string): string {
@@ -82,23 +80,22 @@ function indent (text: string): string {
 t.test('mistakes are errors that name the file and key and never echo a secret', async (t) => {
   const tls = 'tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n'
   const cases: Array<[string, RegExp]> = [
-    ['tls_server_confg: {}', /^w\.yml: tls_server_confg is not a known key; known: tls_server_config, http_server_config, basic_auth_users$/],
-    ['rate_limit: { burst: 1 }', /rate_limit is not a known key/],
+    ['tls_server_confg: {}', /^w\.yml: tls_server_confg is not a known key; known: tls_server_config, http_server_config, basic_auth_users, rate_limit$/],
     [`${tls}  key_fil: x`, /tls_server_config\.key_fil is not a known key/],
     ['tls_server_config:\n  key_file: server.key', /tls_server_config\.cert_file \(or cert\) is required/],
     ['tls_server_config:\n  cert_file: server.crt', /tls_server_config\.key_file \(or key\) is required/],
-    ['tls_server_config:\n  cert_file: missing.crt\n  key_file: server.key', /tls_server_config\.cert_file: missing\.crt: no such file$/],
+    ['tls_server_config:\n  cert_file: missing.crt\n  key_file: server.key', /tls_server_config\.cert_file: no such file$/],
     [`${tls}  cert: inline`, /tls_server_config\.cert and tls_server_config\.cert_file are both set/],
     ['tls_server_config:\n  cert_file: server.crt\n  key_file: ca.crt', /tls_server_config\.the certificate, key or client CA cannot be used: /],
-    [`${tls}  client_auth_type: Sometimes`, /client_auth_type "Sometimes" is not supported; supported: NoClientCert, RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven, RequireAndVerifyClientCert/],
+    [`${tls}  client_auth_type: Sometimes`, /client_auth_type is not supported; supported: NoClientCert, RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven, RequireAndVerifyClientCert/],
     [`${tls}  client_ca_file: ca.crt`, /client_ca_file is set but client_auth_type is NoClientCert/],
     [`${tls}  client_auth_type: RequireAndVerifyClientCert`, /client_auth_type RequireAndVerifyClientCert needs client_ca_file/],
     [`${tls}  client_auth_type: RequestClientCert\n  client_allowed_sans: [a]`, /client_allowed_sans needs client_auth_type RequireAnyClientCert or RequireAndVerifyClientCert/],
-    [`${tls}  min_version: TLS9`, /min_version "TLS9" is not supported; supported: TLS10, TLS11, TLS12, TLS13/],
+    [`${tls}  min_version: TLS9`, /min_version is not supported; supported: TLS10, TLS11, TLS12, TLS13/],
     [`${tls}  min_version: TLS13\n  max_version: TLS12`, /min_version is above max_version/],
-    [`${tls}  cipher_suites: [TLS_RSA_WITH_RC4_128_SHA]`, /cipher_suites entry "TLS_RSA_WITH_RC4_128_SHA" is not supported/],
+    [`${tls}  cipher_suites: [TLS_RSA_WITH_RC4_128_SHA]`, /cipher_suites\[0\] is not supported/],
     [`${tls}  cipher_suites: TLS_AES_128_GCM_SHA256`, /cipher_suites must be a list of strings/],
-    [`${tls}  curve_preferences: [P256]`, /curve_preferences entry "P256" is not supported; supported: CurveP256, CurveP384, CurveP521, X25519/],
+    [`${tls}  curve_preferences: [P256]`, /curve_preferences\[0\] is not supported; supported: CurveP256, CurveP384, CurveP521, X25519/],
     [`${tls}  prefer_server_cipher_suites: sometimes`, /prefer_server_cipher_suites must be true or false/],
     [`${tls}  min_version: 12`, /tls_server_config\.min_version must be a string/],
     ['tls_server_config: [1]', /tls_server_config must be a mapping/],
@@ -114,7 +111,7 @@ t.test('mistakes are errors that name the file and key and never echo a secret',
     ['a: [1\nb: 2', /^w\.yml: line \d+: invalid YAML: /],
     ['a: 1\na: 2', /^w\.yml: line 2: invalid YAML: Map keys must be unique/],
     ['a: *nope', /^w\.yml: invalid YAML: Unresolved alias/],
-    ['"tls\\nserver": 1', /^w\.yml: "tls\\nserver" is not a known key/],
+    ['"tls\\nserver": 1', /^w\.yml: the key at line 1, column 1 is not a known key/],
     [`a: &a [x, x, x, x, x, x, x, x, x, x]\n${'bcdefghijk'.split('').map((key, index) => `${key}: &${key} [${Array(10).fill(`*${'abcdefghijk'[index]}`).join(', ')}]`).join('\n')}`, /^w\.yml: invalid YAML: Excessive alias count indicates a resource exhaustion attack$/]
   ]
   for (const [text, message] of cases) {
@@ -125,4 +122,92 @@ t.test('mistakes are errors that name the file and key and never echo a secret',
     t.notMatch(error?.message, /hunter2|BEGIN|\n/, 'one line, no secret')
   }
   await t.rejects(loadWebConfig(join(certs.dir, 'nope.yml')), { name: 'WebConfigError', message: /nope\.yml: no such file$/ })
+})
+
+t.test('issue 12 item 8: what would break answers or open the door is refused at load', async (t) => {
+  const refuse = async (text: string): Promise<string> => {
+    const error = await parseWebConfig(text, 'w.yml', certs.dir).then(() => undefined, (caught: Error) => caught)
+    t.equal(error?.name, 'WebConfigError', text)
+    return error?.message ?? ''
+  }
+  // Header values Node cannot send: every answer would be a 500 with nothing logged.
+  for (const [value, what] of [['"default-src \'self\'\\r\\nSet-Cookie: a=b"', 'CR/LF'], ['"max-age=1 \\u2028"', 'non-Latin-1'], ['"1; mode=block\\u0000"', 'NUL']]) {
+    const message = await refuse(`http_server_config:\n  headers:\n    Content-Security-Policy: ${value}\n`)
+    t.match(message, /^w\.yml: http_server_config\.headers\.Content-Security-Policy: a header value may hold only printable Latin-1 characters and tabs, no line breaks$/, what)
+  }
+  // An empty file, as a half-written one is: today it turns auth and TLS off without a word.
+  for (const text of ['', '\n\n', '# all commented out\n# basic_auth_users:\n', '---\n']) {
+    t.equal(await refuse(text), 'w.yml: the web config file is empty; to serve without TLS or basic auth, remove web_config_file (or --web-config-file), or write {} in it', JSON.stringify(text))
+  }
+  t.same(await parseWebConfig('{}\n', 'w.yml'), { tls: undefined, users: new Map(), headers: {}, rateLimit: undefined }, 'an explicit empty mapping is a choice, and allowed')
+  // bcrypt hashes that cannot work, or would take minutes per check.
+  const salt = 'PXgb9IPYs8yGZ8Ez46gYDOs2HVOjDfNjztpUlCYZgZB3lo/0..uku'
+  for (const [hash, problem] of [
+    [`$2x$10$${salt}`, /is not a bcrypt hash/],
+    [`$2c$10$${salt}`, /is not a bcrypt hash/],
+    [`$2b$03$${salt}`, /has bcrypt cost 3; allowed: 4 to 15/],
+    [`$2y$16$${salt}`, /has bcrypt cost 16; allowed: 4 to 15/],
+    [`$2a$31$${salt}`, /has bcrypt cost 31; allowed: 4 to 15/]
+  ] as const) {
+    const message = await refuse(`basic_auth_users:\n  prometheus: '${hash}'\n`)
+    t.match(message, /^w\.yml: basic_auth_users\.prometheus /, hash)
+    t.match(message, problem, hash)
+    t.notOk(message.includes(salt), 'the hash is never echoed')
+  }
+  for (const cost of ['04', '15']) t.resolves(parseWebConfig(`basic_auth_users:\n  p: '$2y$${cost}$${salt}'\n`, 'w.yml'), `cost ${cost} loads`)
+  t.resolves(parseWebConfig(`basic_auth_users:\n  p: '$2$10$${salt}'\n`, 'w.yml'), 'the original $2$ form loads, as Go and bcryptjs read it')
+})
+
+t.test('issue 12 item 8: no error message echoes a value: key paths and line/column only', async (t) => {
+  const hash = bcrypt.hashSync('pw', 4)
+  const privateLine = certs.read(certs.serverKey).split('\n')[1]!
+  const cases: Array<[string, RegExp]> = [
+    // A hash where a user name belongs (key and value swapped).
+    [`basic_auth_users:\n  '${hash}': prometheus\n`, /^w\.yml: basic_auth_users: the user at line 2, column 3 is not a bcrypt hash \(make one with/],
+    // A pasted key line where a key belongs.
+    [`${privateLine}: 1\n`, /^w\.yml: the key at line 1, column 1 is not a known key; known: tls_server_config, http_server_config, basic_auth_users, rate_limit$/],
+    [`http_server_config:\n  headers:\n    ${privateLine}: x\n`, /^w\.yml: http_server_config\.headers: the key at line 3, column 5 is not a known key; known: Content-Security-Policy/],
+    // A private key pasted where a file name belongs.
+    [`tls_server_config:\n  cert_file: server.crt\n  key_file: |\n    ${privateLine}\n`, /^w\.yml: tls_server_config\.key_file: no such file$/],
+    // Enumerations name the key and the allowed values, not what was written.
+    [`tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: ${privateLine}\n`, /^w\.yml: tls_server_config\.client_auth_type is not supported; supported: NoClientCert, /],
+    [`tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  cipher_suites: [TLS_AES_128_GCM_SHA256, ${privateLine}]\n`, /^w\.yml: tls_server_config\.cipher_suites\[1\] is not supported; supported: TLS_RSA_WITH_AES_128_CBC_SHA, /],
+    [`tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  curve_preferences: [${privateLine}]\n`, /^w\.yml: tls_server_config\.curve_preferences\[0\] is not supported; supported: CurveP256, /],
+    // No position to give when the mapping came through an alias or the key is a collection; still no echo.
+    [`basic_auth_users: &u {"${privateLine}": ${hash}}\nrate_limit: *u\n`, /^w\.yml: rate_limit: the key is not a known key; known: interval, burst$/],
+    [`? [${privateLine}]\n: 1\n`, /^w\.yml: the key is not a known key; known: /],
+    [`a: *${privateLine.slice(0, 20).replace(/[^A-Za-z0-9]/g, 'x')}\n`, /^w\.yml: invalid YAML: Unresolved alias/]
+  ]
+  for (const [text, message] of cases) {
+    const error = await parseWebConfig(text, 'w.yml', certs.dir).then(() => undefined, (caught: Error) => caught)
+    t.match(error?.message, message, text)
+    for (const secret of [hash, privateLine, privateLine.slice(0, 20).replace(/[^A-Za-z0-9]/g, 'x')]) t.notOk(error?.message.includes(secret), `no value echoed: ${text.split('\n')[0]}`)
+  }
+})
+
+t.test('rate_limit: exporter-toolkit\'s interval (a Go duration) and burst', async (t) => {
+  const limit = async (text: string): Promise<unknown> => (await parseWebConfig(`rate_limit:\n${text}`, 'w.yml')).rateLimit
+  t.same(await limit('  interval: 1s\n  burst: 5\n'), { intervalMs: 1000, burst: 5 })
+  t.same(await limit('  interval: 1m30s\n  burst: 1\n'), { intervalMs: 90_000, burst: 1 })
+  t.same(await limit('  interval: 1.5h\n  burst: 1\n'), { intervalMs: 5_400_000, burst: 1 })
+  t.same(await limit('  interval: 250ms\n  burst: 2\n'), { intervalMs: 250, burst: 2 })
+  t.same(await limit('  interval: 500us\n  burst: 2\n'), { intervalMs: 0.5, burst: 2 })
+  t.same(await limit('  interval: 0\n  burst: 0\n'), undefined, 'interval 0 turns it off, as in exporter-toolkit')
+  t.same(await limit('  interval: 0s\n'), undefined)
+  t.same(await limit('  burst: 3\n'), undefined, 'no interval: off')
+  t.same(await limit('  {}\n'), undefined)
+  const cases: Array<[string, RegExp]> = [
+    ['  interval: fast\n  burst: 1\n', /^w\.yml: rate_limit\.interval is not a duration; write it as Go does, such as 1s, 500ms or 1m30s$/],
+    ['  interval: 10\n  burst: 1\n', /rate_limit\.interval is not a duration/],
+    ['  interval: -1s\n  burst: 1\n', /rate_limit\.interval is not a duration/],
+    ['  interval: 1d\n  burst: 1\n', /rate_limit\.interval is not a duration/],
+    ['  interval: 1s\n', /^w\.yml: rate_limit\.burst must be 1 or more when rate_limit\.interval is set \(0 would refuse every request\)$/],
+    ['  interval: 1s\n  burst: 0\n', /rate_limit\.burst must be 1 or more/],
+    ['  interval: 1s\n  burst: 1.5\n', /^w\.yml: rate_limit\.burst must be a whole number$/],
+    ['  interval: 1s\n  burst: many\n', /rate_limit\.burst must be a whole number/],
+    ['  interval: 1s\n  burst: -2\n', /rate_limit\.burst must be a whole number/],
+    ['  interval: 1s\n  rate: 2\n', /^w\.yml: rate_limit\.rate is not a known key; known: interval, burst$/]
+  ]
+  for (const [text, message] of cases) await t.rejects(parseWebConfig(`rate_limit:\n${text}`, 'w.yml'), { name: 'WebConfigError', message }, text)
+  await t.rejects(parseWebConfig('rate_limit: 5\n', 'w.yml'), { message: /rate_limit must be a mapping/ })
 })

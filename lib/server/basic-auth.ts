@@ -1,17 +1,26 @@
 import { createHash } from 'node:crypto'
-import bcrypt from 'bcryptjs'
+import type { Compare } from './auth-compare.js'
+import { FairQueue } from './auth-queue.js'
 
 /**
  * An unknown user is compared against this, so that the check costs what a real one does
  * (cost 10, exporter-toolkit's usual). It is the hash of random bytes nobody kept.
  */
 const DUMMY_HASH = '$2b$10$PXgb9IPYs8yGZ8Ez46gYDOs2HVOjDfNjztpUlCYZgZB3lo/0..uku'
-const CACHE_SIZE = 100
+/** Checks remembered: passes (only a right password makes one) and failures, each bounded. */
+const PASSED_SIZE = 100
+const FAILED_SIZE = 1000
+/** Comparisons that may wait: per client address, and in all. */
+const WAITING_PER_SOURCE = 4
+const WAITING_TOTAL = 256
 
 export interface Credentials {
   user: string
   password: string
 }
+
+/** A check's outcome; `busy` when it was not even tried: too many are waiting. */
+export type Verdict = 'pass' | 'fail' | 'busy'
 
 /** The user and password of an `Authorization: Basic` header, or undefined. */
 export function parseBasicAuth (header: string | undefined): Credentials | undefined {
@@ -22,16 +31,46 @@ export function parseBasicAuth (header: string | undefined): Credentials | undef
   return colon === -1 ? undefined : { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) }
 }
 
+/** A bounded set that forgets what was least recently seen. */
+class Recent {
+  readonly #keys = new Set<string>()
+  constructor (readonly size: number) {}
+
+  has (key: string): boolean {
+    if (!this.#keys.delete(key)) return false
+    this.#keys.add(key)
+    return true
+  }
+
+  add (key: string): void {
+    if (this.#keys.size >= this.size) this.#keys.delete(this.#keys.values().next().value!)
+    this.#keys.add(key)
+  }
+}
+
 /**
- * Basic auth against exporter-toolkit's bcrypt `basic_auth_users`. bcrypt is slow on purpose,
- * so successful checks are remembered (by a digest, never the password) and a scrape every
- * second pays it once; an unknown user costs the same as a known one.
+ * Basic auth against exporter-toolkit's bcrypt `basic_auth_users`, with its guarantees and more:
+ * - both outcomes are remembered, keyed by a digest of (user, hash, password), never the
+ *   password: a scrape every second pays bcrypt once, and a repeated guess costs nothing;
+ * - passes and failures are remembered apart, so no number of wrong guesses evicts the right one;
+ * - an unknown user costs what a known one does (a dummy hash);
+ * - comparisons run one at a time (`compare` runs them off the main thread), taking turns between
+ *   client addresses, and only so many wait: the rest are refused (`busy`) before costing anything;
+ * - the same guess arriving many times at once is compared once.
  */
 export class BasicAuth {
-  readonly #users: ReadonlyMap<string, string>
-  readonly #passed = new Set<string>()
+  #users: ReadonlyMap<string, string>
+  readonly #passed = new Recent(PASSED_SIZE)
+  readonly #failed = new Recent(FAILED_SIZE)
+  readonly #comparing = new Map<string, Promise<boolean>>()
+  readonly #queue = new FairQueue(WAITING_PER_SOURCE, WAITING_TOTAL)
 
-  constructor (users: ReadonlyMap<string, string>) {
+  constructor (private readonly compare: Compare, users: ReadonlyMap<string, string> = new Map()) {
+    this.#users = users
+  }
+
+  /** Puts `users` in force. What is remembered stays valid: it is keyed by the hash too. */
+  use (users: ReadonlyMap<string, string>): void {
     this.#users = users
   }
 
@@ -39,15 +78,25 @@ export class BasicAuth {
     return this.#users.size > 0
   }
 
-  async check (credentials: Credentials | undefined): Promise<boolean> {
-    if (credentials === undefined) return false
-    const hash = this.#users.get(credentials.user)
-    const digest = createHash('sha256').update(`${credentials.user}\0${credentials.password}\0${hash}`).digest('base64')
-    if (hash !== undefined && this.#passed.has(digest)) return true
-    const matches = await bcrypt.compare(credentials.password, hash ?? DUMMY_HASH)
-    if (!matches || hash === undefined) return false
-    if (this.#passed.size >= CACHE_SIZE) this.#passed.delete(this.#passed.values().next().value!)
-    this.#passed.add(digest)
-    return true
+  /** Checks `credentials` sent from `source` (a client address). Rejects when the comparison fails to run. */
+  async check (credentials: Credentials | undefined, source = ''): Promise<Verdict> {
+    if (credentials === undefined) return 'fail'
+    const { user, password } = credentials
+    const hash = this.#users.get(user)
+    const against = hash ?? DUMMY_HASH
+    const key = createHash('sha256').update(JSON.stringify([user, against, password])).digest('base64')
+    if (this.#passed.has(key)) return 'pass'
+    if (this.#failed.has(key)) return 'fail'
+    let comparing = this.#comparing.get(key)
+    if (comparing === undefined) {
+      const queued = this.#queue.run(source, async () => await this.compare(password, against))
+      if (queued === undefined) return 'busy'
+      comparing = queued.finally(() => this.#comparing.delete(key))
+      this.#comparing.set(key, comparing)
+    }
+    const passed = await comparing && hash !== undefined
+    if (passed) this.#passed.add(key)
+    else this.#failed.add(key)
+    return passed ? 'pass' : 'fail'
   }
 }

@@ -7,7 +7,7 @@ import { BuildTracker } from '../tracker/build-tracker.js'
 import { ConfigLoadStats, registerConfigMetrics } from './config-metrics.js'
 import { defaultVersionInfo, type VersionInfo } from '../plugin/collectors/version.js'
 import { ConfigError, configFromObject, loadConfig, type RunnerManagerConfig } from './config.js'
-import { BasicAuth, parseBasicAuth } from './basic-auth.js'
+import { WebGate } from './auth-gate.js'
 import { listen, listenerKind, type Listener, type RequestHandler } from './listener.js'
 import runnerMetrics from '../plugin/plugin.js'
 import { registerStandaloneRoutes } from './standalone-routes.js'
@@ -93,8 +93,7 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
   }
   const initial = await read()
   let config = initial.config
-  let web = NO_WEB_CONFIG
-  let auth = new BasicAuth(web.users)
+  const gate = new WebGate()
 
   const tracker = options.tracker ?? new BuildTracker()
   const version = { ...defaultVersionInfo(), ...options.version }
@@ -111,11 +110,8 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
   const stats = new ConfigLoadStats()
   let closing = false
   // Before the routes: every endpoint, health ones included, gets the headers and the auth.
-  app.addHook('onRequest', async (request, reply) => {
-    reply.headers(web.headers)
-    if (!auth.required || await auth.check(parseBasicAuth(request.headers.authorization))) return
-    return await reply.code(401).header('www-authenticate', 'Basic').type('text/plain; charset=utf-8').send('Unauthorized\n')
-  })
+  app.addHook('onRequest', gate.onRequest)
+  app.addHook('onClose', async () => { await gate.close() })
   await app.register(runnerMetrics, { tracker, version, jobsList: true, maxScrapesInFlight: options.maxScrapesInFlight, scrapeTimeout: options.scrapeTimeout })
   registerConfigMetrics(app.runnerRegistry, stats)
   registerStandaloneRoutes(app, version)
@@ -163,8 +159,7 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
 
   async function apply (next: { config: RunnerManagerConfig, web: WebConfig }): Promise<void> {
     await moveListener(override ?? next.config.metricsServer, next.web.tls)
-    auth = new BasicAuth(next.web.users)
-    web = next.web
+    gate.use(next.web)
     tracker.configure(next.config)
     if (options.logger === undefined) app.log.level = next.config.logLevel
     config = next.config

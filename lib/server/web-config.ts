@@ -1,6 +1,7 @@
+import { validateHeaderValue } from 'node:http'
 import { dirname, resolve } from 'node:path'
 import { createSecureContext } from 'node:tls'
-import { parse as parseYaml, type YAMLParseError } from 'yaml'
+import { isMap, isScalar, LineCounter, parseDocument, type Document, type Scalar, type YAMLParseError } from 'yaml'
 import { readText } from './read-text.js'
 
 /**
@@ -44,7 +45,22 @@ const HEADERS: Record<string, RegExp | undefined> = {
   'Strict-Transport-Security': undefined
 }
 
-const BCRYPT_HASH = /^\$2[abxy]?\$\d{2}\$[./A-Za-z0-9]{53}$/
+/**
+ * The bcrypt forms bcryptjs checks correctly. `$2x$` (crypt_blowfish's marker for hashes made by
+ * its old, wrong 8-bit handling) is not one of them.
+ */
+const BCRYPT_HASH = /^\$2[aby]?\$(\d{2})\$[./A-Za-z0-9]{53}$/
+/**
+ * bcrypt's own floor, and a ceiling that keeps a check within a scrape's time: at cost 15 one
+ * comparison takes about 2.5 s here, each step up doubles it (31 would take days per check).
+ */
+export const BCRYPT_COSTS = { min: 4, max: 15 } as const
+/** Names that can stand in a message as they are; anything else is shown by its line and column. */
+const PLAIN_NAME = /^[\w.@-]{1,40}$/
+/** A Go `time.Duration` as exporter-toolkit reads it: `1s`, `500ms`, `1m30s`, `1.5h`. */
+const GO_DURATION = /^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/
+const DURATION_PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g
+const DURATION_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, μs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
 
 export interface TlsSettings {
   cert: string
@@ -59,14 +75,21 @@ export interface TlsSettings {
   ecdhCurve: string | undefined
 }
 
+/** exporter-toolkit's token bucket over all requests: one token every `intervalMs`, `burst` at most. */
+export interface RateLimit {
+  intervalMs: number
+  burst: number
+}
+
 export interface WebConfig {
   tls: TlsSettings | undefined
   /** User name to bcrypt hash; empty: no authentication. */
   users: ReadonlyMap<string, string>
   headers: Readonly<Record<string, string>>
+  rateLimit: RateLimit | undefined
 }
 
-export const NO_WEB_CONFIG: WebConfig = { tls: undefined, users: new Map(), headers: {} }
+export const NO_WEB_CONFIG: WebConfig = { tls: undefined, users: new Map(), headers: {}, rateLimit: undefined }
 
 /** A problem in a web config file; the message names the key and never repeats a secret. */
 export class WebConfigError extends Error {
@@ -81,14 +104,27 @@ function table (value: unknown, where: string): Table {
   return value as Table
 }
 
-/** A key as it can stand in a one-line message: quoted when it is not a plain word. */
-function shown (key: string): string {
-  return /^[\w.-]+$/.test(key) ? key : JSON.stringify(key)
+/**
+ * Where a key stands, for a message: `where` and the key when the key is a plain name, else its
+ * line and column, since a key that is not a name may be a secret written in the wrong place.
+ */
+type Locate = (where: string, key: string, what?: string) => string
+
+function locator (document: Document, lines: LineCounter): Locate {
+  return (where, key, what = 'the key') => {
+    if (PLAIN_NAME.test(key)) return `${where}${key}`
+    const parent = document.getIn(where.split('.').filter(Boolean), true)
+    // Not found when the mapping came through an alias or the key is itself a collection: no position then.
+    const pair = isMap(parent) ? parent.items.find((item) => isScalar(item.key) && String(item.key.value) === key) : undefined
+    const position = pair === undefined ? undefined : lines.linePos((pair.key as Scalar).range![0])
+    const at = position === undefined ? '' : ` at line ${position.line}, column ${position.col}`
+    return `${where === '' ? '' : `${where.slice(0, -1)}: `}${what}${at}`
+  }
 }
 
-function onlyKeys (object: Table, allowed: readonly string[], where: string): void {
+function onlyKeys (object: Table, allowed: readonly string[], where: string, locate: Locate): void {
   for (const key of Object.keys(object)) {
-    if (!allowed.includes(key)) throw new WebConfigError(`${where}${shown(key)} is not a known key; known: ${allowed.join(', ')}`)
+    if (!allowed.includes(key)) throw new WebConfigError(`${locate(where, key)} is not a known key; known: ${allowed.join(', ')}`)
   }
 }
 
@@ -105,10 +141,11 @@ function strings (object: Table, key: string, where: string): string[] {
   return value as string[]
 }
 
+/** The value's mapping in `allowed`; the message names the key, never what was written there. */
 function oneOf<T extends string> (value: string | undefined, allowed: Record<string, T>, fallback: T, what: string): T {
   if (value === undefined) return fallback
-  const mapped = allowed[value]
-  if (mapped === undefined) throw new WebConfigError(`${what} ${JSON.stringify(value)} is not supported; supported: ${Object.keys(allowed).join(', ')}`)
+  const mapped = Object.hasOwn(allowed, value) ? allowed[value] : undefined
+  if (mapped === undefined) throw new WebConfigError(`${what} is not supported; supported: ${Object.keys(allowed).join(', ')}`)
   return mapped
 }
 
@@ -118,14 +155,15 @@ async function pem (object: Table, inlineKey: string, fileKey: string, baseDir: 
   const file = string(object, fileKey, where)
   if (inline !== undefined && file !== undefined) throw new WebConfigError(`${where}${inlineKey} and ${where}${fileKey} are both set; set one`)
   if (file === undefined) return inline
-  return await readText(resolve(baseDir, file), (reason) => new WebConfigError(`${where}${fileKey}: ${file}: ${reason}`))
+  // The reason only: what was written may be the PEM itself, pasted where its file name belongs.
+  return await readText(resolve(baseDir, file), (reason) => new WebConfigError(`${where}${fileKey}: ${reason}`))
 }
 
 const TLS_KEYS = ['cert', 'key', 'client_ca', 'cert_file', 'key_file', 'client_auth_type', 'client_ca_file', 'client_allowed_sans', 'min_version', 'max_version', 'cipher_suites', 'prefer_server_cipher_suites', 'curve_preferences']
 
-async function tlsSettings (raw: Table, baseDir: string): Promise<TlsSettings> {
+async function tlsSettings (raw: Table, baseDir: string, locate: Locate): Promise<TlsSettings> {
   const where = 'tls_server_config.'
-  onlyKeys(raw, TLS_KEYS, where)
+  onlyKeys(raw, TLS_KEYS, where, locate)
   const cert = await pem(raw, 'cert', 'cert_file', baseDir, where)
   const key = await pem(raw, 'key', 'key_file', baseDir, where)
   if (cert === undefined) throw new WebConfigError(`${where}cert_file (or cert) is required`)
@@ -143,7 +181,7 @@ async function tlsSettings (raw: Table, baseDir: string): Promise<TlsSettings> {
   const minVersion = oneOf(string(raw, 'min_version', where), TLS_VERSIONS, 'TLSv1.2', `${where}min_version`)
   const maxVersion = oneOf(string(raw, 'max_version', where), TLS_VERSIONS, 'TLSv1.3', `${where}max_version`)
   if (minVersion > maxVersion) throw new WebConfigError(`${where}min_version is above max_version`)
-  const suites = strings(raw, 'cipher_suites', where).filter((suite) => !TLS13_SUITES.has(suite))
+  const suites = [...strings(raw, 'cipher_suites', where).entries()].filter(([, suite]) => !TLS13_SUITES.has(suite))
   const curves = strings(raw, 'curve_preferences', where)
   const preferServer = raw.prefer_server_cipher_suites ?? true
   if (typeof preferServer !== 'boolean') throw new WebConfigError(`${where}prefer_server_cipher_suites must be true or false`)
@@ -161,55 +199,105 @@ async function tlsSettings (raw: Table, baseDir: string): Promise<TlsSettings> {
     clientAllowedSans,
     minVersion,
     maxVersion,
-    ciphers: suites.length === 0 ? undefined : suites.map((suite) => oneOf(suite, CIPHER_SUITES, '', `${where}cipher_suites entry`)).join(':'),
+    ciphers: suites.length === 0 ? undefined : suites.map(([index, suite]) => oneOf(suite, CIPHER_SUITES, '', `${where}cipher_suites[${index}]`)).join(':'),
     honorCipherOrder: preferServer,
-    ecdhCurve: curves.length === 0 ? undefined : curves.map((curve) => oneOf(curve, CURVES, '', `${where}curve_preferences entry`)).join(':')
+    ecdhCurve: curves.length === 0 ? undefined : curves.map((curve, index) => oneOf(curve, CURVES, '', `${where}curve_preferences[${index}]`)).join(':')
   }
 }
 
-function headers (raw: Table): Record<string, string> {
+/** Whether Node can send `value` as a header: printable Latin-1 and tabs, no CR or LF. */
+function sendable (name: string, value: string): boolean {
+  try {
+    validateHeaderValue(name, value)
+    return true
+  } catch {
+    return false
+  }
+}
+
+function headers (raw: Table, locate: Locate): Record<string, string> {
   const where = 'http_server_config.'
-  onlyKeys(raw, ['http2', 'headers'], where)
+  onlyKeys(raw, ['http2', 'headers'], where, locate)
   if (raw.http2 !== undefined && typeof raw.http2 !== 'boolean') throw new WebConfigError(`${where}http2 must be true or false`)
   const wanted = table(raw.headers, `${where}headers`)
-  onlyKeys(wanted, Object.keys(HEADERS), `${where}headers.`)
+  onlyKeys(wanted, Object.keys(HEADERS), `${where}headers.`, locate)
   const result: Record<string, string> = {}
   for (const [name, allowed] of Object.entries(HEADERS)) {
     const value = string(wanted, name, `${where}headers.`)
     if (value === undefined) continue
     if (allowed !== undefined && !allowed.test(value)) throw new WebConfigError(`${where}headers.${name} has an invalid value; allowed: ${allowed.source.replace(/^\^\(?|\)?\$$/g, '').replace('|', ', ')}`)
+    // Checked here, or every answer would be a 500 from Node's own check, with nothing logged.
+    if (!sendable(name, value)) throw new WebConfigError(`${where}headers.${name}: a header value may hold only printable Latin-1 characters and tabs, no line breaks`)
     result[name] = value
   }
   return result
 }
 
-function users (raw: Table): Map<string, string> {
+function users (raw: Table, locate: Locate): Map<string, string> {
   const result = new Map<string, string>()
   for (const [user, hash] of Object.entries(raw)) {
     // The hash is a secret too: the message names the user, never the value.
-    if (typeof hash !== 'string' || !BCRYPT_HASH.test(hash)) throw new WebConfigError(`basic_auth_users.${shown(user)} is not a bcrypt hash (make one with: htpasswd -nBC 10 "" | tr -d ':\\n')`)
-    result.set(user, hash)
+    const match = typeof hash === 'string' ? BCRYPT_HASH.exec(hash) : null
+    const cost = Number(match?.[1])
+    const problem = match === null ? 'is not a bcrypt hash' : cost < BCRYPT_COSTS.min || cost > BCRYPT_COSTS.max ? `has bcrypt cost ${cost}; allowed: ${BCRYPT_COSTS.min} to ${BCRYPT_COSTS.max}` : undefined
+    if (problem !== undefined) throw new WebConfigError(`${locate('basic_auth_users.', user, 'the user')} ${problem} (make one with: htpasswd -nBC 10 "" | tr -d ':\\n')`)
+    result.set(user, hash as string)
   }
   return result
+}
+
+/** Milliseconds of a Go duration; a bare 0 is allowed too, as YAML gives it to Go. */
+function duration (value: unknown, what: string): number {
+  if (value === undefined || value === null || value === 0) return 0
+  if (typeof value !== 'string' || !GO_DURATION.test(value)) throw new WebConfigError(`${what} is not a duration; write it as Go does, such as 1s, 500ms or 1m30s`)
+  let total = 0
+  for (const [, amount, unit] of value.matchAll(DURATION_PART)) total += Number(amount) * DURATION_MS[unit!]!
+  return total
+}
+
+function rateLimit (raw: Table, locate: Locate): RateLimit | undefined {
+  const where = 'rate_limit.'
+  onlyKeys(raw, ['interval', 'burst'], where, locate)
+  const intervalMs = duration(raw.interval, `${where}interval`)
+  const burst = raw.burst ?? 0
+  if (typeof burst !== 'number' || !Number.isSafeInteger(burst) || burst < 0) throw new WebConfigError(`${where}burst must be a whole number`)
+  // As exporter-toolkit: interval 0 turns the limit off.
+  if (intervalMs === 0) return undefined
+  // exporter-toolkit would start and refuse every request; nobody means that.
+  if (burst === 0) throw new WebConfigError(`${where}burst must be 1 or more when ${where}interval is set (0 would refuse every request)`)
+  return { intervalMs, burst }
 }
 
 /** Validates a web config document; `file` names it in errors, `baseDir` anchors its relative paths. */
 export async function parseWebConfig (text: string, file: string, baseDir = dirname(resolve(file))): Promise<WebConfig> {
   try {
+    const lines = new LineCounter()
+    // Warnings off: the yaml library prints them with an excerpt of the file, which may hold a secret.
+    const document = parseDocument(text, { uniqueKeys: true, logLevel: 'error', lineCounter: lines })
     let raw: unknown
     try {
-      // Warnings off: the yaml library prints them with an excerpt of the file, which may hold a secret.
-      raw = parseYaml(text, { uniqueKeys: true, maxAliasCount: 100, logLevel: 'error' })
+      const [syntaxError] = document.errors
+      if (syntaxError !== undefined) throw syntaxError
+      raw = document.toJS({ maxAliasCount: 100 })
     } catch (error) {
       // Syntax errors carry a position; alias errors (unresolved, or too many: a "billion laughs") do not.
+      // The first line, cut before any ": " that would quote the file (an alias name, a token).
       const line = (error as YAMLParseError).linePos?.[0].line
-      const problem = (error as Error).message.split('\n', 1)[0]!.replace(/ at line \d+, column \d+:?$/, '')
+      const problem = (error as Error).message.split('\n', 1)[0]!.replace(/ at line \d+, column \d+:?$/, '').replace(/: .*$/, '')
       throw new WebConfigError(`${line === undefined ? '' : `line ${line}: `}invalid YAML: ${problem}`)
     }
+    // A half-written file must not turn TLS and auth off: only an explicit `{}` means "nothing".
+    if (raw === null || raw === undefined) throw new WebConfigError('the web config file is empty; to serve without TLS or basic auth, remove web_config_file (or --web-config-file), or write {} in it')
+    const locate = locator(document, lines)
     const root = table(raw, 'the web config')
-    onlyKeys(root, ['tls_server_config', 'http_server_config', 'basic_auth_users'], '')
-    const tls = root.tls_server_config === undefined || root.tls_server_config === null ? undefined : await tlsSettings(table(root.tls_server_config, 'tls_server_config'), baseDir)
-    return { tls, users: users(table(root.basic_auth_users, 'basic_auth_users')), headers: headers(table(root.http_server_config, 'http_server_config')) }
+    onlyKeys(root, ['tls_server_config', 'http_server_config', 'basic_auth_users', 'rate_limit'], '', locate)
+    const tls = root.tls_server_config === undefined || root.tls_server_config === null ? undefined : await tlsSettings(table(root.tls_server_config, 'tls_server_config'), baseDir, locate)
+    return {
+      tls,
+      users: users(table(root.basic_auth_users, 'basic_auth_users'), locate),
+      headers: headers(table(root.http_server_config, 'http_server_config'), locate),
+      rateLimit: rateLimit(table(root.rate_limit, 'rate_limit'), locate)
+    }
   } catch (error) {
     throw new WebConfigError(`${file}: ${(error as Error).message}`)
   }

@@ -1,0 +1,101 @@
+import bcrypt from 'bcryptjs'
+import Fastify, { type FastifyInstance, type LightMyRequest } from 'fastify'
+import t from 'tap'
+import { WebGate } from '../lib/server/auth-gate.js'
+import { NO_WEB_CONFIG, type WebConfig } from '../lib/server/web-config.js'
+
+const HASH = bcrypt.hashSync('s3cret', 4)
+const GOOD = `Basic ${Buffer.from('p:s3cret').toString('base64')}`
+const web = (extra: Partial<WebConfig>): WebConfig => ({ ...NO_WEB_CONFIG, ...extra })
+
+async function appWith (gate: WebGate, lines: string[] = []): Promise<FastifyInstance> {
+  const app = Fastify({ logger: { level: 'info', stream: { write: (line: string) => { lines.push(line) } } } })
+  app.addHook('onRequest', gate.onRequest)
+  app.get('/', async () => 'ok\n')
+  await app.ready()
+  return app
+}
+
+/** A comparer whose comparisons wait until the test settles them; after that, all answer so at once. */
+function heldComparer (): { compare: (password: string, hash: string) => Promise<boolean>, settle: (outcome: boolean | Error) => void, closed: () => boolean, close: () => Promise<void> } {
+  const waiting: Array<(outcome: boolean | Error) => void> = []
+  let settled: boolean | Error | undefined
+  let closed = false
+  return {
+    compare: async () => {
+      const outcome = settled ?? await new Promise<boolean | Error>((resolve) => waiting.push(resolve))
+      if (outcome instanceof Error) throw outcome
+      return outcome
+    },
+    settle: (outcome) => {
+      settled = outcome
+      for (const resolve of waiting.splice(0)) resolve(outcome)
+    },
+    closed: () => closed,
+    close: async () => { closed = true }
+  }
+}
+
+t.test('headers on every answer; the rate limit before auth, as exporter-toolkit; a reload keeps the bucket', async (t) => {
+  const gate = new WebGate()
+  t.teardown(() => gate.close())
+  const app = await appWith(gate)
+  t.teardown(() => app.close())
+  const config = web({ headers: { 'X-Frame-Options': 'deny' }, rateLimit: { intervalMs: 3_600_000, burst: 2 } })
+  gate.use(config)
+  t.equal((await app.inject('/')).statusCode, 200)
+  t.equal((await app.inject('/')).statusCode, 200)
+  const limited = await app.inject('/')
+  t.equal(limited.statusCode, 429)
+  t.equal(limited.body, 'Too Many Requests\n')
+  t.equal(limited.headers['x-frame-options'], 'deny')
+  gate.use({ ...config, headers: {} })
+  t.equal((await app.inject('/')).statusCode, 429, 'the same limit after a reload: no fresh burst')
+  gate.use(web({ rateLimit: { intervalMs: 3_600_000, burst: 1 } }))
+  t.equal((await app.inject('/')).statusCode, 200, 'a new limit starts a new bucket')
+  gate.use(web({ users: new Map([['p', HASH]]), rateLimit: { intervalMs: 3_600_000, burst: 1 } }))
+  t.equal((await app.inject({ url: '/', headers: { authorization: GOOD } })).statusCode, 429, 'even good credentials wait for a token')
+  gate.use(web({ users: new Map([['p', HASH]]) }))
+  const denied = await app.inject('/')
+  t.equal(denied.statusCode, 401)
+  t.equal(denied.headers['www-authenticate'], 'Basic')
+  t.equal((await app.inject({ url: '/', headers: { authorization: GOOD } })).statusCode, 200, 'checked in the worker')
+})
+
+t.test('too many checks waiting from one address: 429 at once; other addresses still get checked', async (t) => {
+  const comparer = heldComparer()
+  const gate = new WebGate(comparer)
+  gate.use(web({ users: new Map([['p', HASH]]) }))
+  const app = await appWith(gate)
+  t.teardown(() => app.close())
+  // inject() starts a request only when awaited: this starts each at once, in order.
+  const guess = async (index: number, remoteAddress = '10.0.0.66'): Promise<LightMyRequest.Response> =>
+    await app.inject({ url: '/', remoteAddress, headers: { authorization: `Basic ${Buffer.from(`p:guess${index}`).toString('base64')}` } })
+  // One comparing, four waiting: the sixth is refused.
+  const held = [0, 1, 2, 3, 4].map((index) => guess(index))
+  const refused = await guess(5)
+  t.equal(refused.statusCode, 429)
+  t.equal(refused.headers['retry-after'], '1')
+  const other = guess(6, '10.0.0.9')
+  comparer.settle(false)
+  t.same((await Promise.all([...held, other])).map((answer) => answer.statusCode), [401, 401, 401, 401, 401, 401], 'all checked, all wrong')
+})
+
+t.test('a comparison that fails to run: a logged 500, never a throw into the host; close ends the comparer', async (t) => {
+  const comparer = heldComparer()
+  const gate = new WebGate(comparer)
+  gate.use(web({ users: new Map([['p', HASH]]) }))
+  const lines: string[] = []
+  const app = await appWith(gate, lines)
+  t.teardown(() => app.close())
+  const answer = app.inject({ url: '/', headers: { authorization: GOOD } })
+  await new Promise((resolve) => setImmediate(resolve))
+  comparer.settle(new Error('the bcrypt worker stopped (exit code 1)'))
+  const failed = await answer
+  t.equal(failed.statusCode, 500)
+  t.equal(failed.body, 'Internal Server Error\n')
+  t.match(lines.join(''), /basic auth could not check the credentials: the bcrypt worker stopped \(exit code 1\)/)
+  t.notMatch(lines.join(''), /s3cret/)
+  await gate.close()
+  t.equal(comparer.closed(), true)
+})
