@@ -1,6 +1,7 @@
 import type { Registry } from 'prom-client'
 import { BuildTracker, type RunnerConfig } from '../tracker/build-tracker.js'
 import { VERSION_LABELS, type VersionInfo } from './collectors/version.js'
+import { parseNaming, type Naming } from './naming.js'
 
 export interface RunnerMetricsOptions {
   /** The registry to fill; by default a new one owned by this instance. Never prom-client's global one. */
@@ -28,6 +29,8 @@ export interface RunnerMetricsOptions {
    * Go handler): overlapping scrapes share one collection, so a waiting one costs little.
    */
   maxScrapesInFlight?: number
+  /** Metric names: `'runner'` (default, `runner_*`) or `'gitlab-runner'` (GitLab Runner's `gitlab_runner_*`). */
+  naming?: Naming
 }
 
 export interface ResolvedOptions {
@@ -39,9 +42,10 @@ export interface ResolvedOptions {
   jobsList: string | false
   scrapeTimeout: number
   maxScrapesInFlight: number
+  naming: Naming
 }
 
-const KNOWN_OPTIONS = new Set(['registry', 'endpoint', 'defaultMetrics', 'version', 'runners', 'concurrent', 'stages', 'tracker', 'jobsList', 'scrapeTimeout', 'maxScrapesInFlight'])
+const KNOWN_OPTIONS = new Set(['registry', 'endpoint', 'defaultMetrics', 'version', 'runners', 'concurrent', 'stages', 'tracker', 'jobsList', 'scrapeTimeout', 'maxScrapesInFlight', 'naming'])
 export const DEFAULT_JOBS_LIST_PATH = '/debug/jobs/list'
 
 class OptionError extends TypeError {
@@ -108,6 +112,7 @@ export function resolveOptions (options: RunnerMetricsOptions = {}): ResolvedOpt
     tracker: tracker(options),
     jobsList: jobsList === false ? false : jobsList === true ? DEFAULT_JOBS_LIST_PATH : path('jobsList', jobsList),
     scrapeTimeout: wholeNumber('scrapeTimeout', options.scrapeTimeout, 5000, 1),
-    maxScrapesInFlight: wholeNumber('maxScrapesInFlight', options.maxScrapesInFlight, 0, 0)
+    maxScrapesInFlight: wholeNumber('maxScrapesInFlight', options.maxScrapesInFlight, 0, 0),
+    naming: parseNaming(options.naming ?? 'runner', 'fastify-runner-metrics: option "naming"')
   }
 }

@@ -10,6 +10,8 @@ import { ScrapeStats, registerScrapeMetrics } from './collectors/scrapes.js'
 import { registerVersionMetric } from './collectors/version.js'
 import { JOBS_LIST_VERSION, jobsListJson, jobsListText } from './jobs-list.js'
 import { createScraper, sendScrape } from './metrics-route.js'
+import { renamer } from './naming.js'
+import { registerRequestMetrics } from './collectors/requests.js'
 import { resolveOptions, type RunnerMetricsOptions } from './options.js'
 
 declare module 'fastify' {
@@ -27,10 +29,12 @@ const OTHER_METHODS = ['DELETE', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const
 function registerMetrics (registry: Registry, tracker: BuildTracker, options: ReturnType<typeof resolveOptions>, stats: ScrapeStats): () => void {
   const before = new Set(registry.getMetricsAsArray().map((metric) => metric.name))
   try {
-    registerBuildsMetric(registry, tracker)
-    registerLifecycleMetrics(registry, tracker)
-    registerVersionMetric(registry, options.version)
-    registerScrapeMetrics(registry, stats)
+    const rename = renamer(options.naming)
+    registerBuildsMetric(registry, tracker, rename)
+    registerLifecycleMetrics(registry, tracker, rename)
+    registerRequestMetrics(registry, tracker, rename)
+    registerVersionMetric(registry, rename, options.version)
+    registerScrapeMetrics(registry, stats, rename)
     return options.defaultMetrics ? registerRuntimeMetrics(registry) : () => {}
   } catch (error) {
     // All or nothing: a refused registration leaves the registry as it found it.

@@ -10,6 +10,7 @@ import { ConfigError, configFromObject, loadConfig, type RunnerManagerConfig } f
 import { BasicAuth, parseBasicAuth } from './basic-auth.js'
 import { listen, listenerKind, type Listener, type RequestHandler } from './listener.js'
 import runnerMetrics from '../plugin/plugin.js'
+import { renamer, type Naming } from '../plugin/naming.js'
 import { registerStandaloneRoutes } from './standalone-routes.js'
 import { NO_WEB_CONFIG, loadWebConfig, type TlsSettings, type WebConfig } from './web-config.js'
 
@@ -33,6 +34,8 @@ export interface MetricsServerOptions {
   /** As the plugin's options: scrapes served at once (default 0, no limit), and how long one may take (default 5000 ms). */
   maxScrapesInFlight?: number
   scrapeTimeout?: number
+  /** Metric names, overriding the config's `metrics_naming` (the CLI's `--naming`). Default `runner`. */
+  naming?: Naming
 }
 
 export type ReloadResult = { ok: true } | { ok: false, error: string }
@@ -116,8 +119,10 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
     if (!auth.required || await auth.check(parseBasicAuth(request.headers.authorization))) return
     return await reply.code(401).header('www-authenticate', 'Basic').type('text/plain; charset=utf-8').send('Unauthorized\n')
   })
-  await app.register(runnerMetrics, { tracker, version, jobsList: true, maxScrapesInFlight: options.maxScrapesInFlight, scrapeTimeout: options.scrapeTimeout })
-  registerConfigMetrics(app.runnerRegistry, stats)
+  // Names are fixed for the life of the server: a reload that changes metrics_naming is logged, not applied.
+  const naming = options.naming ?? config.metricsNaming ?? 'runner'
+  await app.register(runnerMetrics, { tracker, version, jobsList: true, maxScrapesInFlight: options.maxScrapesInFlight, scrapeTimeout: options.scrapeTimeout, naming })
+  registerConfigMetrics(app.runnerRegistry, stats, renamer(naming))
   registerStandaloneRoutes(app, version)
   await app.ready()
 
@@ -166,6 +171,9 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
     auth = new BasicAuth(next.web.users)
     web = next.web
     tracker.configure(next.config)
+    if (options.naming === undefined && (next.config.metricsNaming ?? 'runner') !== naming) {
+      app.log.warn(`metrics_naming = "${next.config.metricsNaming ?? 'runner'}" takes effect at the next start; the metrics keep their "${naming}" names until then`)
+    }
     if (options.logger === undefined) app.log.level = next.config.logLevel
     config = next.config
     applied = true
