@@ -163,3 +163,18 @@ t.test('CLI: --naming gitlab-runner; a bad value exits 2 naming the flag and the
   t.same(await bad.exited, { code: 2, signal: null })
   t.match(bad.stderr(), /^fastify-runner-metrics: --naming must be one of "runner", "gitlab-runner", got "nope"\nusage: /)
 })
+
+t.test('naming gitlab-runner answers Prometheus\' OpenMetrics Accept header with the text format, as GitLab Runner does', async (t) => {
+  // gitlab_runner_jobs (gauge) and gitlab_runner_jobs_total (counter) are one family name in
+  // OpenMetrics, where a counter's family drops `_total`: only the text format can carry both.
+  const app = await appWith({ naming: 'gitlab-runner', runners: [{ name: 'a' }] })
+  t.teardown(() => app.close())
+  const accept = 'application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2'
+  const response = await app.inject({ url: '/metrics', headers: { accept, 'accept-encoding': 'gzip' } })
+  t.equal(response.statusCode, 200, response.statusCode === 200 ? '' : response.body)
+  t.match(response.headers['content-type'], /^text\/plain; version=0\.0\.4/)
+  t.equal(response.headers['content-encoding'], 'gzip')
+  const runner = await appWith({ runners: [{ name: 'a' }] })
+  t.teardown(() => runner.close())
+  t.match((await runner.inject({ url: '/metrics', headers: { accept } })).headers['content-type'], /^application\/openmetrics-text/, 'the default naming still speaks OpenMetrics')
+})

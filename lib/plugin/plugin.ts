@@ -66,13 +66,17 @@ const runnerMetrics: FastifyPluginAsync<RunnerMetricsOptions> = async (app, rawO
 
   if (options.endpoint !== false) {
     const scrape = createScraper(registry, stats, options, app.log)
+    // GitLab Runner's names cannot be OpenMetrics: a counter's family drops `_total` there, so
+    // gitlab_runner_jobs_total would clash with the gauge gitlab_runner_jobs. GitLab Runner's
+    // handler serves the text format only, and so does this naming.
+    const textOnly = options.naming === 'gitlab-runner'
     app.route({
       method: ['GET', 'HEAD'],
       url: options.endpoint,
       // Load shedding must not blind the operator: @fastify/under-pressure lets a route
       // through when its pressureHandler returns nothing.
       config: { pressureHandler: () => undefined },
-      handler: async (request, reply) => sendScrape(reply, await scrape(request.headers))
+      handler: async (request, reply) => sendScrape(reply, await scrape(textOnly ? { ...request.headers, accept: 'text/plain; version=0.0.4' } : request.headers))
     })
     methodNotAllowed(app, options.endpoint)
   }
