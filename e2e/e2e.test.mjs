@@ -480,9 +480,9 @@ describe('a fleet of runner managers scraped by a real Prometheus', { skip }, ()
   })
 
   test('the API errors fed above make RunnerGitLabApiErrors pending for that runner and endpoint', { timeout: 40_000 }, async () => {
-    await expectValue(`count(instance_runner_endpoint:runner_api_requests_server_errors:ratio_rate10m{manager="embedded",runner="embedded-docker",endpoint="update_job"} > 0.1)`, 1)
+    await expectValue('count(instance_runner_endpoint:runner_api_requests_server_errors:ratio_rate10m{manager="embedded",runner="embedded-docker",endpoint="update_job"} > 0.1)', 1)
     await expectValue(`count(ALERTS{alertname="RunnerGitLabApiErrors",alertstate="pending",job="${JOB}",manager="embedded",runner="embedded-docker",endpoint="update_job"})`, 1)
-    await expectValue(`count(ALERTS{alertname="RunnerGitLabApiErrors"})`, 1)
+    await expectValue('count(ALERTS{alertname="RunnerGitLabApiErrors"})', 1)
   })
 
   test('SIGHUP with a new address rebinds a standalone manager and Prometheus follows it', { timeout: 60_000 }, async () => {
