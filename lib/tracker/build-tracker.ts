@@ -178,13 +178,14 @@ export class Build {
     this.startedAt = now
   }
 
+  // Static, not instance, private methods: an instance one gives every build a brand field.
   /** The time the current stage began (or the build finished), to the millisecond. */
-  get #since (): number {
-    return this.startedAt + this.#sinceMs / 1000
+  static #since (build: Build): number {
+    return build.startedAt + build.#sinceMs / 1000
   }
 
-  #mark (now: number): void {
-    this.#sinceMs = Math.round((now - this.startedAt) * 1000)
+  static #mark (build: Build, now: number): void {
+    build.#sinceMs = Math.round((now - build.startedAt) * 1000)
   }
 
   get runner (): string {
@@ -206,7 +207,7 @@ export class Build {
 
   /** Seconds since start, or from start to finish once finished. */
   get duration (): number {
-    return (this.finished ? this.#since : this.#runner.tracker.now()) - this.startedAt
+    return (this.finished ? Build.#since(this) : this.#runner.tracker.now()) - this.startedAt
   }
 
   /**
@@ -214,7 +215,7 @@ export class Build {
    * finished. Time in earlier stages is in the runner's stage histogram, not kept per build.
    */
   get stageDuration (): number {
-    return this.finished ? 0 : this.#runner.tracker.now() - this.#since
+    return this.finished ? 0 : this.#runner.tracker.now() - Build.#since(this)
   }
 
   /**
@@ -235,8 +236,8 @@ export class Build {
     const to = RUNNING * tracker.stageSlots + stageSlot
     if (to === from) return
     const now = tracker.now()
-    runner.leaveStage(from, now - this.#since)
-    this.#mark(now)
+    runner.leaveStage(from, now - Build.#since(this))
+    Build.#mark(this, now)
     runner.leave(from)
     runner.enter(to)
     this.#slot = to
@@ -263,13 +264,13 @@ export class Build {
       return
     }
     const now = tracker.now()
-    runner.leaveStage(this.#slot, now - this.#since)
+    runner.leaveStage(this.#slot, now - Build.#since(this))
     runner.leave(this.#slot)
     runner.finished[final]! += 1
     if (final === FAILED) runner.failures[reason]! += 1
     runner.duration.observe(0, now - this.startedAt)
     this.#slot = -1 - final
-    this.#mark(now)
+    Build.#mark(this, now)
     tracker.release(this)
   }
 }
