@@ -4,7 +4,7 @@ import { startMetricsServer } from './metrics-server.js'
 import { parseNaming, type Naming } from '../plugin/naming.js'
 
 const NAME = PACKAGE_NAME
-const USAGE = `usage: ${NAME} [--config PATH] [--metrics-server ADDR] [--web-config-file PATH] [--naming runner|gitlab-runner] [--help] [--version]`
+const USAGE = `usage: ${NAME} [--config PATH] [--metrics-server ADDR] [--web-config-file PATH] [--help] [--version] [--naming runner|gitlab-runner]`
 const HELP = `${USAGE}
 
 The metrics server of a CI runner manager: Prometheus metrics of its builds, its

@@ -171,9 +171,8 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
     auth = new BasicAuth(next.web.users)
     web = next.web
     tracker.configure(next.config)
-    if (options.naming === undefined && (next.config.metricsNaming ?? 'runner') !== naming) {
-      app.log.warn(`metrics_naming = "${next.config.metricsNaming ?? 'runner'}" takes effect at the next start; the metrics keep their "${naming}" names until then`)
-    }
+    const wanted = options.naming ?? next.config.metricsNaming ?? 'runner'
+    if (wanted !== naming) app.log.warn(`metrics_naming = "${wanted}" takes effect at the next start; the metrics keep their "${naming}" names until then`)
     if (options.logger === undefined) app.log.level = next.config.logLevel
     config = next.config
     applied = true

@@ -34,8 +34,9 @@ export class Histograms {
 
   /** How many values one series has seen. */
   total (series: number): number {
+    const width = this.bounds.length + 1
     let total = 0
-    for (const count of this.countsOf(series)) total += count
+    for (let index = series * width; index < (series + 1) * width; index++) total += this.counts[index]!
     return total
   }
 }
