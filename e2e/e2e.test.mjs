@@ -47,7 +47,7 @@ const STANDALONE = [
 const EMBEDDED = {
   manager: 'embedded',
   concurrent: 4,
-  runners: [{ name: 'embedded-docker', limit: 2 }, { name: 'embedded-shell' }],
+  runners: [{ name: 'embedded-docker', limit: 2 }, { name: 'embedded-shell', request_concurrency: 2 }],
   version: { version: '0.1.0-e2e', revision: 'e2e0001', branch: 'e2e' }
 }
 const ALL = [...STANDALONE, EMBEDDED]
@@ -303,9 +303,10 @@ describe('a fleet of runner managers scraped by a real Prometheus', { skip }, ()
     const { address, port } = server.address()
     embedded = { server, address: `${address}:${port}` }
     const { tracker } = server
-    // embedded-docker: 3 succeed, 1 fails (script_failure), 1 stays in step_script.
+    // embedded-docker: 3 succeed, 1 fails (script_failure), 1 stays in step_script; they
+    // waited 10, 20, ... 50 s in GitLab's queue.
     for (let id = 1; id <= 5; id++) {
-      const build = tracker.start({ id, runner: 'embedded-docker' })
+      const build = tracker.start({ id, runner: 'embedded-docker', queueSeconds: id * 10, url: `https://gitlab.example.com/group/project/-/jobs/${id}` })
       build.setStage('prepare_executor')
       build.setStage('get_sources')
       build.setStage('step_script')
@@ -315,6 +316,15 @@ describe('a fleet of runner managers scraped by a real Prometheus', { skip }, ()
     // embedded-shell: one pending (no stage yet), one in get_sources.
     tracker.start({ id: 6, runner: 'embedded-shell' })
     tracker.start({ id: 7, runner: 'embedded-shell' }).setStage('get_sources')
+    // Requests to GitLab's API, and job requests: embedded-docker (request_concurrency 1) holds
+    // one and is refused twice; embedded-shell (request_concurrency 2) holds two, is refused once.
+    tracker.apiRequest({ runner: 'embedded-docker', endpoint: 'request_job', status: 201, seconds: 0.2 })
+    tracker.apiRequest({ runner: 'embedded-docker', endpoint: 'request_job', status: 204, seconds: 0.4 })
+    tracker.apiRequest({ runner: 'embedded-docker', endpoint: 'update_job', status: 200, seconds: 0.05 })
+    // A series appears with its first request, and Prometheus sees no increase in a counter's
+    // first sample: the 502 series exists from here so that the later 502 is a rate.
+    tracker.apiRequest({ runner: 'embedded-docker', endpoint: 'update_job', status: 502, seconds: 0.05 })
+    for (const runner of ['embedded-docker', 'embedded-docker', 'embedded-docker', 'embedded-shell', 'embedded-shell', 'embedded-shell']) tracker.requestJob(runner)
 
     // Prometheus, on e2e/prometheus.yml as it is, with the mixin's rules.
     await copyFile(join(ROOT, 'e2e', 'prometheus.yml'), join(dir, 'prometheus.yml'))
@@ -384,6 +394,34 @@ describe('a fleet of runner managers scraped by a real Prometheus', { skip }, ()
     await expectValue(`count(runner_version_info{job="${JOB}",manager=~"rm-.*",name="fastify-runner-metrics"})`, 3)
   })
 
+  test('queue and stage times, API requests and job requests of the embedded manager show up exactly', { timeout: 40_000 }, async () => {
+    const sel = (extra) => `job="${JOB}",manager="embedded",${extra}`
+    await expectValue(`runner_build_queue_duration_seconds_count{${sel('runner="embedded-docker"')}}`, 5)
+    await expectValue(`runner_build_queue_duration_seconds_sum{${sel('runner="embedded-docker"')}}`, 150)
+    await expectValue(`runner_build_queue_duration_seconds_bucket{${sel('runner="embedded-docker",le="30"')}}`, 3)
+    // Every configured runner has its queue histogram and request series at zero from the start.
+    await expectValue(`count(runner_build_queue_duration_seconds_count{job="${JOB}"})`, RUNNER_COUNT)
+    await expectValue(`count(runner_request_concurrency{job="${JOB}"})`, RUNNER_COUNT)
+    await expectValue(`count(runner_request_concurrency_exceeded_total{job="${JOB}"})`, RUNNER_COUNT)
+    // Each build left prepare_executor and get_sources; four left step_script (by finishing).
+    await expectValue(`runner_build_stage_duration_seconds_count{${sel('runner="embedded-docker",stage="prepare_executor"')}}`, 5)
+    await expectValue(`runner_build_stage_duration_seconds_count{${sel('runner="embedded-docker",stage="step_script"')}}`, 4)
+    await expectValue(`count(runner_build_stage_duration_seconds_count{${sel('runner="embedded-docker"')}})`, 3)
+    await expectValue(`runner_api_requests_total{${sel('runner="embedded-docker",endpoint="request_job",status="201"')}}`, 1)
+    await expectValue(`sum(runner_api_requests_total{job="${JOB}"})`, 4)
+    await expectValue(`runner_api_request_duration_seconds_count{${sel('runner="embedded-docker",endpoint="request_job"')}}`, 2)
+    await expectValue(`runner_api_request_duration_seconds_bucket{${sel('runner="embedded-docker",endpoint="request_job",le="0.25"')}}`, 1)
+    await expectValue(`runner_request_concurrency{${sel('runner="embedded-docker"')}}`, 1)
+    await expectValue(`runner_request_concurrency_exceeded_total{${sel('runner="embedded-docker"')}}`, 2)
+    await expectValue(`runner_request_concurrency{${sel('runner="embedded-shell"')}}`, 2)
+    await expectValue(`runner_request_concurrency_exceeded_total{${sel('runner="embedded-shell"')}}`, 1)
+    // The job URL is for the jobs list, never for Prometheus.
+    const body = await (await fetch(`http://${embedded.address}/metrics`, { signal: AbortSignal.timeout(5000) })).text()
+    assert.doesNotMatch(body, /gitlab\.example\.com/)
+    const list = await (await fetch(`http://${embedded.address}/debug/jobs/list`, { signal: AbortSignal.timeout(5000) })).text()
+    assert.match(list, /^id=5 url=https:\/\/gitlab\.example\.com\/group\/project\/-\/jobs\/5 runner=embedded-docker state=running stage=step_script /m)
+  })
+
   test('the mixin rules load in Prometheus and the recording rules compute', { timeout: 40_000 }, async () => {
     const response = await fetch(`${promUrl}/api/v1/rules`, { signal: AbortSignal.timeout(5000) })
     const { data } = await response.json()
@@ -418,6 +456,10 @@ describe('a fleet of runner managers scraped by a real Prometheus', { skip }, ()
     const failing = embedded.server.tracker.start({ id: 8, runner: 'embedded-shell' })
     failing.setStage('prepare_executor')
     failing.finish({ state: 'failed', failureReason: 'runner_system_failure' })
+    // And requests to GitLab now, one of them a server error, for the API panels' rates.
+    embedded.server.tracker.apiRequest({ runner: 'embedded-docker', endpoint: 'update_job', status: 502, seconds: 1.5 })
+    embedded.server.tracker.apiRequest({ runner: 'embedded-docker', endpoint: 'update_job', status: 200, seconds: 0.1 })
+    embedded.server.tracker.start({ id: 9, runner: 'embedded-shell', queueSeconds: 4 }).finish({ state: 'success' })
     // Grafana's substitutions, for a dashboard opened on the last minute of this fleet.
     const substitute = (expr) => expr
       .replaceAll('$__rate_interval', '10s')
@@ -435,6 +477,12 @@ describe('a fleet of runner managers scraped by a real Prometheus', { skip }, ()
       const allowedEmpty = ['annotation Config loads', 'annotation Failed config reloads']
       assert.deepEqual(empty.filter((e) => !allowedEmpty.some((a) => e.startsWith(a))), [])
     })
+  })
+
+  test('the API errors fed above make RunnerGitLabApiErrors pending for that runner and endpoint', { timeout: 40_000 }, async () => {
+    await expectValue('count(instance_runner_endpoint:runner_api_requests_server_errors:ratio_rate10m{manager="embedded",runner="embedded-docker",endpoint="update_job"} > 0.1)', 1)
+    await expectValue(`count(ALERTS{alertname="RunnerGitLabApiErrors",alertstate="pending",job="${JOB}",manager="embedded",runner="embedded-docker",endpoint="update_job"})`, 1)
+    await expectValue('count(ALERTS{alertname="RunnerGitLabApiErrors"})', 1)
   })
 
   test('SIGHUP with a new address rebinds a standalone manager and Prometheus follows it', { timeout: 60_000 }, async () => {
@@ -519,5 +567,85 @@ describe('a fleet of runner managers scraped by a real Prometheus', { skip }, ()
       }
     }))
     assert.deepEqual(endings, STANDALONE.map(() => ({ code: 0, signal: null })))
+  })
+})
+
+describe('one manager with --naming gitlab-runner, scraped by a real Prometheus', { skip }, () => {
+  let dir
+  let manager
+  let prometheus
+
+  async function query (promql) {
+    const response = await fetch(`${prometheus.url}/api/v1/query?${new URLSearchParams({ query: promql })}`, { signal: AbortSignal.timeout(5000) })
+    const body = await response.json()
+    if (body.status !== 'success') throw new Error(`query ${promql} failed: ${body.errorType}: ${body.error}`)
+    return body.data.result
+  }
+
+  async function expectValue (promql, expected) {
+    await eventually(promql, async () => {
+      const result = await query(promql)
+      assert.equal(result.length, 1, `${promql}: expected one series, got ${JSON.stringify(result)}`)
+      assert.equal(Number(result[0].value[1]), expected, promql)
+    })
+  }
+
+  before(async () => {
+    assert.ok(built, `${SERVER_JS} is missing: build first (npx tsc -p .)`)
+    dir = await mkdtemp(join(tmpdir(), 'runner-metrics-e2e-naming-'))
+    tempDirs.add(dir)
+    const config = join(dir, 'config.toml')
+    // metrics_naming says runner; the flag wins, as --metrics-server wins over metrics_server.
+    await writeFile(config, `metrics_naming = "runner"\n${managerToml({ concurrent: 3, runners: [{ name: 'docker-gl', limit: 2 }] }, '127.0.0.1:0')}`)
+    const env = { ...process.env }
+    delete env.METRICS_SERVER
+    manager = startChild('rm-gl', process.execPath, [SERVER_JS, '--config', config, '--naming', 'gitlab-runner'], { cwd: dir, env })
+    const [, address] = await manager.log.waitFor(listeningLine, { what: 'rm-gl listening' })
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort()
+      await writeFile(join(dir, 'prometheus.yml'), [
+        'global: { scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s }',
+        'scrape_configs:',
+        '  - job_name: gitlab-runner',
+        `    static_configs: [{ targets: ["${address}"] }]`
+      ].join('\n'))
+      const started = startChild('prometheus-gl', PROMETHEUS, [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], { cwd: dir })
+      prometheus = { ...started, url: `http://127.0.0.1:${port}` }
+      const ready = await eventually('prometheus ready', async () => {
+        if (started.child.exitCode !== null) return false
+        assert.equal((await fetch(`${prometheus.url}/-/ready`, { signal: AbortSignal.timeout(1000) })).status, 200)
+        return true
+      }).catch(() => false)
+      if (ready) break
+      await stopChild(started.child, 2000)
+      if (attempt === 3) throw new Error(`prometheus did not get ready; its log:\n${started.log.tail()}`)
+    }
+  }, { timeout: 60_000 })
+
+  after(async () => {
+    await Promise.allSettled([manager, prometheus].filter(Boolean).map(({ child }) => stopChild(child)))
+    if (dir !== undefined && process.env.KEEP_E2E_TMP !== '1') {
+      await rm(dir, { recursive: true, force: true })
+      tempDirs.delete(dir)
+    }
+  }, { timeout: 30_000 })
+
+  test('GitLab Runner\'s names, and no runner_ family', { timeout: 40_000 }, async () => {
+    await expectValue('up{job="gitlab-runner"}', 1).catch(async (error) => {
+      const targets = await (await fetch(`${prometheus.url}/api/v1/targets`)).json()
+      error.message += `\ntargets: ${JSON.stringify(targets.data.activeTargets.map((t) => [t.scrapeUrl, t.health, t.lastError]))}`
+      throw error
+    })
+    await expectValue('gitlab_runner_concurrent{job="gitlab-runner"}', 3)
+    await expectValue('gitlab_runner_limit{job="gitlab-runner",runner="docker-gl"}', 2)
+    await expectValue('gitlab_runner_jobs_total{job="gitlab-runner",runner="docker-gl"}', 0)
+    await expectValue('gitlab_runner_jobs{job="gitlab-runner",runner="docker-gl",state="pending",stage="none"}', 0)
+    await expectValue('gitlab_runner_job_queue_duration_seconds_count{job="gitlab-runner",runner="docker-gl"}', 0)
+    await expectValue('gitlab_runner_request_concurrency{job="gitlab-runner",runner="docker-gl"}', 0)
+    await expectValue('gitlab_runner_configuration_loaded_total{job="gitlab-runner"}', 1)
+    await expectValue('count(gitlab_runner_version_info{job="gitlab-runner"})', 1)
+    // GitLab Runner's own dashboards query these: they work unchanged.
+    await expectValue('sum(gitlab_runner_jobs{job="gitlab-runner"})', 0)
+    assert.deepEqual(await query('{job="gitlab-runner",__name__=~"runner_.*"}'), [])
   })
 })

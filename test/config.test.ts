@@ -76,7 +76,7 @@ limit = 1
 [[runners]]
 name = "c"
 `, 'c.toml')
-  t.same(config.runners, [{ name: 'a', limit: 5 }, { name: 'b' }, { name: 'c' }])
+  t.same(config.runners, [{ name: 'a', limit: 5, requestConcurrency: 2 }, { name: 'b' }, { name: 'c', requestConcurrency: 2 }], 'each entry brings its own request_concurrency (default 1)')
 })
 
 t.test('web_config_file is resolved against the config file\'s folder', async (t) => {
@@ -135,4 +135,21 @@ t.test('deeply nested documents are rejected with one line, never a crash', asyn
   for (const deep of [`a = ${'['.repeat(100000)}${']'.repeat(100000)}`, `a = ${'{b='.repeat(100000)}1${'}'.repeat(100000)}`]) {
     t.throws(() => parseConfig(deep, 'deep.toml'), { name: 'ConfigError', message: /^deep\.toml: line 1, column \d+: invalid TOML: document contains excessively nested structures\. aborting\.$/ })
   }
+})
+
+t.test('request_concurrency per runner as GitLab Runner reads it, and metrics_naming', async (t) => {
+  const config = parseConfig(`
+metrics_naming = "gitlab-runner"
+[[runners]]
+name = "a"
+request_concurrency = 4
+[[runners]]
+name = "b"
+request_concurrency = 0
+`, 'c.toml')
+  t.same(config.runners, [{ name: 'a', requestConcurrency: 4 }, { name: 'b' }], 'below 1 means 1, the default')
+  t.equal(config.metricsNaming, 'gitlab-runner')
+  t.equal(parseConfig('', 'c.toml').metricsNaming, undefined)
+  t.throws(() => parseConfig('metrics_naming = "prometheus"', 'c.toml'), /^c\.toml: metrics_naming must be one of "runner", "gitlab-runner", got "prometheus"$/)
+  t.throws(() => parseConfig('[[runners]]\nname = "a"\nrequest_concurrency = "2"', 'c.toml'), /^c\.toml: runners\[0\] \("a"\)\.request_concurrency must be an integer, got a string$/)
 })

@@ -116,13 +116,13 @@ t.test('misuse is counted in runner_build_events_ignored_total and never double 
   t.equal(samples.get(series('runner_build_duration_seconds_count', { runner: 'r' })), 1)
 })
 
-t.test('jobs list: one line per running build, or JSON when asked', async (t) => {
+t.test('jobs list: one line per running build with its url as GitLab Runner\'s, or JSON when asked', async (t) => {
   const { BuildTracker } = await import('../lib/index.js')
   const time = clock()
   const tracker = new BuildTracker({ now: time.now })
   const app = await appWith({ tracker, jobsList: true })
   t.teardown(() => app.close())
-  const first = tracker.start({ id: 1042, runner: 'docker-1' })
+  const first = tracker.start({ id: 1042, runner: 'docker-1', url: 'https://gitlab.example.com/group/project/-/jobs/1042' })
   time.advance(1)
   first.setStage('get_sources')
   time.advance(2.5)
@@ -135,7 +135,7 @@ t.test('jobs list: one line per running build, or JSON when asked', async (t) =>
   t.equal(text.headers['x-list-version'], '2')
   t.match(text.headers['content-type'], /^text\/plain/)
   t.equal(text.body, [
-    'id=1042 runner=docker-1 state=running stage=get_sources duration=3.750s',
+    'id=1042 url=https://gitlab.example.com/group/project/-/jobs/1042 runner=docker-1 state=running stage=get_sources duration=3.750s',
     'id="x y" runner="my runner" state=pending stage=none duration=0.250s',
     ''
   ].join('\n'))
@@ -145,8 +145,8 @@ t.test('jobs list: one line per running build, or JSON when asked', async (t) =>
   t.equal(json.headers['x-list-version'], '2')
   t.same(json.json(), {
     builds: [
-      { id: '1042', runner: 'docker-1', state: 'running', stage: 'get_sources', duration_seconds: 3.75, stage_durations_seconds: { get_sources: 2.75 } },
-      { id: 'x y', runner: 'my runner', state: 'pending', stage: 'none', duration_seconds: 0.25, stage_durations_seconds: {} }
+      { id: '1042', url: 'https://gitlab.example.com/group/project/-/jobs/1042', runner: 'docker-1', state: 'running', stage: 'get_sources', duration_seconds: 3.75, stage_duration_seconds: 2.75 },
+      { id: 'x y', runner: 'my runner', state: 'pending', stage: 'none', duration_seconds: 0.25, stage_duration_seconds: 0.25 }
     ]
   })
 })

@@ -104,6 +104,40 @@ t.test('the tracker matches a simple model after every step of random use and mi
   }), { numRuns: 150 })
 })
 
+t.test('job requests: the gauge is granted minus ended, never negative nor above request_concurrency; refusals are counted', async (t) => {
+  const { BuildTracker } = await import('../lib/index.js')
+  type RequestStep = { kind: 'request', runner: string } | { kind: 'done', index: number }
+  const requestStep: fc.Arbitrary<RequestStep> = fc.oneof(
+    fc.record({ kind: fc.constant('request' as const), runner: fc.constantFrom('a', 'b') }),
+    fc.record({ kind: fc.constant('done' as const), index: fc.nat({ max: 20 }) })
+  )
+  fc.assert(fc.property(fc.integer({ min: 1, max: 3 }), fc.array(requestStep, { maxLength: 60 }), (limit, steps) => {
+    const tracker = new BuildTracker({ runners: [{ name: 'a', requestConcurrency: limit }] })
+    const handles: Array<{ runner: string, done: () => void, ended: boolean }> = []
+    const inFlight = new Map([['a', 0], ['b', 0]])
+    const refused = new Map([['a', 0], ['b', 0]])
+    let doneTwice = 0
+    for (const action of steps) {
+      if (action.kind === 'request') {
+        const handle = tracker.requestJob(action.runner)
+        if (handle === undefined) bump(refused, action.runner)
+        else { bump(inFlight, action.runner); handles.push({ runner: action.runner, done: () => handle.done(), ended: false }) }
+      } else if (handles.length > 0) {
+        const handle = handles[action.index % handles.length]!
+        handle.done()
+        if (handle.ended) doneTwice++
+        else { handle.ended = true; inFlight.set(handle.runner, inFlight.get(handle.runner)! - 1) }
+      }
+      for (const stats of tracker.runners()) {
+        if (stats.jobRequests !== inFlight.get(stats.name) || stats.jobRequests < 0 || stats.jobRequests > stats.requestConcurrency) return false
+        if (stats.jobRequestsRefused !== refused.get(stats.name)) return false
+      }
+      if (tracker.ignoredEvents().job_request_done_twice !== doneTwice) return false
+    }
+    return true
+  }), { numRuns: 200 })
+})
+
 /** Either loads, or throws the given error class with one line naming the file; nothing else. */
 function loadsOrOneLine (load: () => unknown, errorName: string, file: string): boolean {
   try {

@@ -4,21 +4,25 @@ export const JOBS_LIST_VERSION = '2'
 
 export interface JobEntry {
   id: string
+  /** The job's web URL, when the build was started with one. */
+  url?: string
   runner: string
   state: string
   stage: string
   duration_seconds: number
-  stage_durations_seconds: Record<string, number>
+  /** Seconds in the current stage so far; earlier stages are in runner_build_stage_duration_seconds. */
+  stage_duration_seconds: number
 }
 
 function entry (build: Build): JobEntry {
   return {
     id: build.id,
+    ...(build.url === undefined ? {} : { url: build.url }),
     runner: build.runner,
     state: build.state,
     stage: build.stage,
     duration_seconds: build.duration,
-    stage_durations_seconds: build.stageDurations()
+    stage_duration_seconds: build.stageDuration
   }
 }
 
@@ -27,11 +31,11 @@ function field (value: string): string {
   return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value)
 }
 
-/** One line per live build, oldest first, in the shape of GitLab Runner's `/debug/jobs/list`. */
+/** One line per live build, oldest first, in the shape of GitLab Runner's `/debug/jobs/list` (its `url=` when known). */
 export function jobsListText (tracker: BuildTracker): string {
   let text = ''
   for (const build of tracker.liveBuilds()) {
-    text += `id=${field(build.id)} runner=${field(build.runner)} state=${build.state} stage=${build.stage} duration=${build.duration.toFixed(3)}s\n`
+    text += `id=${field(build.id)} ${build.url === undefined ? '' : `url=${field(build.url)} `}runner=${field(build.runner)} state=${build.state} stage=${build.stage} duration=${build.duration.toFixed(3)}s\n`
   }
   return text
 }

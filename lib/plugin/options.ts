@@ -3,6 +3,7 @@ import type { Registry } from 'prom-client'
 import { BuildTracker, type RunnerConfig } from '../tracker/build-tracker.js'
 import { VERSION_LABELS, type VersionInfo } from './collectors/version.js'
 import { OptionInvalidError } from './errors.js'
+import { isNaming, namingProblem, type Naming } from './naming.js'
 
 /**
  * The metrics route as an object: its path (`url`, default `/metrics`) and any route options
@@ -43,6 +44,8 @@ export interface RunnerMetricsOptions extends RegisterOptions {
    * Go handler): overlapping scrapes share one collection, so a waiting one costs little.
    */
   maxScrapesInFlight?: number
+  /** Metric names: `'runner'` (default, `runner_*`) or `'gitlab-runner'` (GitLab Runner's `gitlab_runner_*`). */
+  naming?: Naming
 }
 
 /** The metrics route: where, and the user's route options beside the plugin's method and handler. */
@@ -60,16 +63,23 @@ export interface ResolvedOptions {
   jobsList: string | false
   scrapeTimeout: number
   maxScrapesInFlight: number
+  naming: Naming
   /** `prefix`, `logLevel` and `logSerializers` as given to `register`: they apply to the plugin's routes. */
   register: RegisterOptions
 }
 
 const REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers'] as const
-const KNOWN_OPTIONS = new Set(['registry', 'endpoint', 'defaultMetrics', 'version', 'runners', 'concurrent', 'stages', 'tracker', 'jobsList', 'scrapeTimeout', 'maxScrapesInFlight', ...REGISTER_OPTIONS])
+const KNOWN_OPTIONS = new Set(['registry', 'endpoint', 'defaultMetrics', 'version', 'runners', 'concurrent', 'stages', 'tracker', 'jobsList', 'scrapeTimeout', 'maxScrapesInFlight', 'naming', ...REGISTER_OPTIONS])
 export const DEFAULT_JOBS_LIST_PATH = '/debug/jobs/list'
 
 function optionError (option: string, problem: string): TypeError {
   return new OptionInvalidError(`option "${option}" ${problem}`)
+}
+
+function naming (value: unknown): Naming {
+  if (value === undefined) return 'runner'
+  if (!isNaming(value)) throw optionError('naming', namingProblem(value))
+  return value
 }
 
 function isRegistry (value: unknown): value is Registry {
@@ -145,6 +155,7 @@ export function resolveOptions (options: RunnerMetricsOptions = {}): ResolvedOpt
     jobsList: jobsList === false ? false : jobsList === true ? DEFAULT_JOBS_LIST_PATH : path('jobsList', jobsList),
     scrapeTimeout: wholeNumber('scrapeTimeout', options.scrapeTimeout, 5000, 1),
     maxScrapesInFlight: wholeNumber('maxScrapesInFlight', options.maxScrapesInFlight, 0, 0),
+    naming: naming(options.naming),
     register: Object.fromEntries(REGISTER_OPTIONS.filter((key) => options[key] !== undefined).map((key) => [key, options[key]]))
   }
 }

@@ -11,6 +11,8 @@ import { registerVersionMetric } from './collectors/version.js'
 import { AlreadyRegisteredError, RegistryConflictError } from './errors.js'
 import { JOBS_LIST_VERSION, jobsListJson, jobsListText } from './jobs-list.js'
 import { createScraper, sendScrape } from './metrics-route.js'
+import { renamer } from './naming.js'
+import { registerRequestMetrics } from './collectors/requests.js'
 import { resolveOptions, type ResolvedOptions, type RunnerMetricsOptions } from './options.js'
 
 declare module 'fastify' {
@@ -28,10 +30,12 @@ const OTHER_METHODS = ['DELETE', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const
 function registerMetrics (registry: Registry, tracker: BuildTracker, options: ResolvedOptions, stats: ScrapeStats): () => void {
   const before = new Set(registry.getMetricsAsArray().map((metric) => metric.name))
   try {
-    registerBuildsMetric(registry, tracker)
-    registerLifecycleMetrics(registry, tracker)
-    registerVersionMetric(registry, options.version)
-    registerScrapeMetrics(registry, stats)
+    const rename = renamer(options.naming)
+    registerBuildsMetric(registry, tracker, rename)
+    registerLifecycleMetrics(registry, tracker, rename)
+    registerRequestMetrics(registry, tracker, rename)
+    registerVersionMetric(registry, rename, options.version)
+    registerScrapeMetrics(registry, stats, rename)
     return options.defaultMetrics ? registerRuntimeMetrics(registry) : () => {}
   } catch (error) {
     // All or nothing: a refused registration leaves the registry as it found it.
@@ -71,6 +75,10 @@ function addRoutes (app: FastifyInstance, registry: Registry, tracker: BuildTrac
   if (options.endpoint !== false) {
     const { url, routeOptions } = options.endpoint
     const scrape = createScraper(registry, stats, options, app.log)
+    // GitLab Runner's names cannot be OpenMetrics: a counter's family drops `_total` there, so
+    // gitlab_runner_jobs_total would clash with the gauge gitlab_runner_jobs. GitLab Runner's
+    // handler serves the text format only, and so does this naming.
+    const textOnly = options.naming === 'gitlab-runner'
     app.route({
       ...routeOptions,
       method: ['GET', 'HEAD'],
@@ -78,7 +86,7 @@ function addRoutes (app: FastifyInstance, registry: Registry, tracker: BuildTrac
       // Load shedding must not blind the operator: @fastify/under-pressure lets a route
       // through when its pressureHandler returns nothing.
       config: { pressureHandler: () => undefined, ...routeOptions.config },
-      handler: async (request, reply) => sendScrape(reply, await scrape(request.headers))
+      handler: async (request, reply) => sendScrape(reply, await scrape(textOnly ? { ...request.headers, accept: 'text/plain; version=0.0.4' } : request.headers))
     })
     methodNotAllowed(app, url, routeOptions)
   }

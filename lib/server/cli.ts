@@ -1,9 +1,10 @@
 import { parseArgs } from 'node:util'
 import { PACKAGE_NAME, PACKAGE_VERSION } from '../package.js'
 import { startMetricsServer } from './metrics-server.js'
+import { parseNaming, type Naming } from '../plugin/naming.js'
 
 const NAME = PACKAGE_NAME
-const USAGE = `usage: ${NAME} [--config PATH] [--metrics-server ADDR] [--web-config-file PATH] [--help] [--version]`
+const USAGE = `usage: ${NAME} [--config PATH] [--metrics-server ADDR] [--web-config-file PATH] [--help] [--version] [--naming runner|gitlab-runner]`
 const HELP = `${USAGE}
 
 The metrics server of a CI runner manager: Prometheus metrics of its builds, its
@@ -14,6 +15,9 @@ version and its Node.js process, served where metrics_server says.
                              host:port, :port, [ipv6]:port or host (port 9252)
       --web-config-file PATH exporter-toolkit web-config.yml (TLS, basic auth,
                              headers), overrides the config's web_config_file
+      --naming NAMING        metric names: runner (runner_*, the default) or
+                             gitlab-runner (GitLab Runner's gitlab_runner_*),
+                             overrides the config's metrics_naming
   -h, --help                 this text
   -v, --version              the version
 
@@ -25,13 +29,14 @@ function fail (message: string, code: number): never {
   process.exit(code)
 }
 
-function parseFlags (): { config: string, metricsServer: string | undefined, webConfigFile: string | undefined } {
+function parseFlags (): { config: string, metricsServer: string | undefined, webConfigFile: string | undefined, naming: Naming | undefined } {
   try {
     const { values } = parseArgs({
       options: {
         config: { type: 'string', short: 'c', default: 'config.toml' },
         'metrics-server': { type: 'string' },
         'web-config-file': { type: 'string' },
+        naming: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' }
       },
@@ -47,7 +52,8 @@ function parseFlags (): { config: string, metricsServer: string | undefined, web
       process.exit(0)
     }
     const fromEnv = process.env.METRICS_SERVER === '' ? undefined : process.env.METRICS_SERVER
-    return { config: values.config, metricsServer: values['metrics-server'] ?? fromEnv, webConfigFile: values['web-config-file'] }
+    const naming = values.naming === undefined ? undefined : parseNaming(values.naming, '--naming')
+    return { config: values.config, metricsServer: values['metrics-server'] ?? fromEnv, webConfigFile: values['web-config-file'], naming }
   } catch (error) {
     return fail(`${(error as Error).message.split('\n', 1)[0]}\n${USAGE}`, 2)
   }
@@ -57,7 +63,7 @@ function parseFlags (): { config: string, metricsServer: string | undefined, web
 export async function main (): Promise<void> {
   const flags = parseFlags()
   // Whatever stops the start is reported as one line: config and listen errors are written for the operator.
-  const server = await startMetricsServer({ configFile: flags.config, metricsServer: flags.metricsServer, webConfigFile: flags.webConfigFile })
+  const server = await startMetricsServer({ configFile: flags.config, metricsServer: flags.metricsServer, webConfigFile: flags.webConfigFile, naming: flags.naming })
     .catch((error: Error) => fail(error.message, 1))
   // Signal handlers alone do not keep Node running, and a disabled server listens on nothing.
   const keepAlive = setInterval(() => {}, 2 ** 31 - 1)

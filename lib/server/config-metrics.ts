@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client'
 import { registerFamily } from '../plugin/collectors/scrape-time-metric.js'
+import type { Rename } from '../plugin/naming.js'
 
 /** Outcomes of config loads, as plain numbers read at scrape time. */
 export class ConfigLoadStats {
@@ -18,21 +19,21 @@ export class ConfigLoadStats {
   }
 }
 
-export function registerConfigMetrics (registry: Registry, stats: ConfigLoadStats): void {
+export function registerConfigMetrics (registry: Registry, stats: ConfigLoadStats, rename: Rename): void {
   registerFamily(registry, {
-    name: 'runner_config_loaded_total',
+    name: rename('runner_config_loaded_total'),
     help: 'Successful loads of the config file, at start and on reload.',
     type: 'counter',
     read: () => [{ labels: {}, value: stats.loaded }]
   })
   registerFamily(registry, {
-    name: 'runner_config_load_errors_total',
+    name: rename('runner_config_load_errors_total'),
     help: 'Failed loads of the config file (the last good config stays in force).',
     type: 'counter',
     read: () => [{ labels: {}, value: stats.errors }]
   })
   registerFamily(registry, {
-    name: 'runner_config_last_load_success_timestamp_seconds',
+    name: rename('runner_config_last_load_success_timestamp_seconds'),
     help: 'Unix time of the last successful config load.',
     type: 'gauge',
     read: () => [{ labels: {}, value: stats.lastSuccess }]

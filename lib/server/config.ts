@@ -3,6 +3,7 @@ import { parse, type TomlError } from 'smol-toml'
 import { parseAddress, type ListenAddress } from './address.js'
 import type { RunnerConfig } from '../tracker/build-tracker.js'
 import { readText } from './read-text.js'
+import { parseNaming, type Naming } from '../plugin/naming.js'
 
 /** GitLab Runner's log levels, and the pino level each becomes. */
 const LOG_LEVELS = { debug: 'debug', info: 'info', warn: 'warn', warning: 'warn', error: 'error', fatal: 'fatal', panic: 'fatal' } as const
@@ -20,6 +21,8 @@ export interface RunnerManagerConfig {
   /** Resolved against the config file's folder. */
   webConfigFile: string | undefined
   runners: RunnerConfig[]
+  /** `metrics_naming`: `runner` or `gitlab-runner` names; undefined when not set. */
+  metricsNaming?: Naming
 }
 
 /**
@@ -84,12 +87,16 @@ function runners (table: Table): RunnerConfig[] {
   const entries = table.runners ?? []
   if (!Array.isArray(entries)) throw new ConfigError(`runners must be an array of tables ([[runners]]), got ${kind(entries)}`)
   const limits = new Map<string, number | undefined>()
+  const requestConcurrencies = new Map<string, number>()
   entries.forEach((entry: unknown, index) => {
     const where = `runners[${index}]`
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new ConfigError(`${where} must be a table, got ${kind(entry)}`)
     const name = optionalString(entry as Table, 'name', `${where}.`)
     if (name === undefined || name === '') throw new ConfigError(`${where}.name is required: it is the runner label of the runner's metrics`)
     const limit = optionalCount(entry as Table, 'limit', `${where} (${JSON.stringify(name)}).`) || undefined
+    // GitLab Runner's request_concurrency: below 1 means 1; same-named entries add up, as their limits do.
+    const requestConcurrency = Math.max(1, optionalCount(entry as Table, 'request_concurrency', `${where} (${JSON.stringify(name)}).`) ?? 1)
+    requestConcurrencies.set(name, (requestConcurrencies.get(name) ?? 0) + requestConcurrency)
     if (!limits.has(name)) {
       limits.set(name, limit)
     } else {
@@ -97,7 +104,20 @@ function runners (table: Table): RunnerConfig[] {
       limits.set(name, previous === undefined || limit === undefined ? undefined : previous + limit)
     }
   })
-  return Array.from(limits, ([name, limit]) => limit === undefined ? { name } : { name, limit })
+  return Array.from(limits, ([name, limit]) => {
+    const requestConcurrency = requestConcurrencies.get(name)!
+    return { name, ...(limit === undefined ? {} : { limit }), ...(requestConcurrency === 1 ? {} : { requestConcurrency }) }
+  })
+}
+
+function metricsNaming (table: Table): { metricsNaming?: Naming } {
+  const naming = optionalString(table, 'metrics_naming', '')
+  if (naming === undefined) return {}
+  try {
+    return { metricsNaming: parseNaming(naming, 'metrics_naming') }
+  } catch (error) {
+    throw new ConfigError((error as Error).message)
+  }
 }
 
 /** Validates a parsed config.toml (a plain object). `baseDir` anchors relative file paths. */
@@ -110,7 +130,8 @@ export function configFromObject (raw: unknown, baseDir = process.cwd()): Runner
     concurrent: optionalCount(table, 'concurrent', '') ?? DEFAULT_CONCURRENT,
     logLevel: logLevel(table),
     webConfigFile: webConfigFile === undefined || webConfigFile === '' ? undefined : resolve(baseDir, webConfigFile),
-    runners: runners(table)
+    runners: runners(table),
+    ...metricsNaming(table)
   }
 }
 

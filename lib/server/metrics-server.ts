@@ -10,6 +10,7 @@ import { ConfigError, configFromObject, loadConfig, type RunnerManagerConfig } f
 import { WebGate } from './auth-gate.js'
 import { listen, listenerKind, type Listener, type RequestHandler } from './listener.js'
 import runnerMetrics from '../plugin/plugin.js'
+import { renamer, type Naming } from '../plugin/naming.js'
 import { registerStandaloneRoutes } from './standalone-routes.js'
 import { NO_WEB_CONFIG, loadWebConfig, type TlsSettings, type WebConfig } from './web-config.js'
 
@@ -33,6 +34,8 @@ export interface MetricsServerOptions {
   /** As the plugin's options: scrapes served at once (default 0, no limit), and how long one may take (default 5000 ms). */
   maxScrapesInFlight?: number
   scrapeTimeout?: number
+  /** Metric names, overriding the config's `metrics_naming` (the CLI's `--naming`). Default `runner`. */
+  naming?: Naming
 }
 
 export type ReloadResult = { ok: true } | { ok: false, error: string }
@@ -112,8 +115,10 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
   // Before the routes: every endpoint, health ones included, gets the headers and the auth.
   app.addHook('onRequest', gate.onRequest)
   app.addHook('onClose', async () => { await gate.close() })
-  await app.register(runnerMetrics, { tracker, version, jobsList: true, maxScrapesInFlight: options.maxScrapesInFlight, scrapeTimeout: options.scrapeTimeout })
-  registerConfigMetrics(app.runnerRegistry, stats)
+  // Names are fixed for the life of the server: a reload that changes metrics_naming is logged, not applied.
+  const naming = options.naming ?? config.metricsNaming ?? 'runner'
+  await app.register(runnerMetrics, { tracker, version, jobsList: true, maxScrapesInFlight: options.maxScrapesInFlight, scrapeTimeout: options.scrapeTimeout, naming })
+  registerConfigMetrics(app.runnerRegistry, stats, renamer(naming))
   registerStandaloneRoutes(app, version)
   await app.ready()
 
@@ -161,6 +166,8 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
     await moveListener(override ?? next.config.metricsServer, next.web.tls)
     gate.use(next.web)
     tracker.configure(next.config)
+    const wanted = options.naming ?? next.config.metricsNaming ?? 'runner'
+    if (wanted !== naming) app.log.warn(`metrics_naming = "${wanted}" takes effect at the next start; the metrics keep their "${naming}" names until then`)
     if (options.logger === undefined) app.log.level = next.config.logLevel
     config = next.config
     applied = true

@@ -4,3 +4,39 @@ export function bucketOf (bounds: readonly number[], value: number): number {
   while (bucket < bounds.length && value > bounds[bucket]!) bucket++
   return bucket
 }
+
+/**
+ * The plain numbers of a few histograms sharing their bounds (one per stage, per endpoint...):
+ * counts per bucket, not cumulative, the last slot of each series above the largest bound.
+ * Observing writes two numbers and allocates nothing.
+ */
+export class Histograms {
+  readonly bounds: readonly number[]
+  readonly counts: Float64Array
+  readonly sums: Float64Array
+
+  constructor (bounds: readonly number[], series = 1) {
+    this.bounds = bounds
+    this.counts = new Float64Array(series * (bounds.length + 1))
+    this.sums = new Float64Array(series)
+  }
+
+  observe (series: number, value: number): void {
+    this.counts[series * (this.bounds.length + 1) + bucketOf(this.bounds, value)]! += 1
+    this.sums[series]! += value
+  }
+
+  /** The bucket counts of one series: a view, for reading at scrape time. */
+  countsOf (series: number): Float64Array {
+    const width = this.bounds.length + 1
+    return this.counts.subarray(series * width, (series + 1) * width)
+  }
+
+  /** How many values one series has seen. */
+  total (series: number): number {
+    const width = this.bounds.length + 1
+    let total = 0
+    for (let index = series * width; index < (series + 1) * width; index++) total += this.counts[index]!
+    return total
+  }
+}

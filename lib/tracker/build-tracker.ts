@@ -1,24 +1,44 @@
 import {
+  API_ENDPOINTS,
+  API_REQUEST_BUCKETS,
   DURATION_BUCKETS,
   FAILURE_REASONS,
   FINAL_STATES,
   IGNORED_EVENTS,
   LIVE_STATES,
   NO_STAGE,
+  QUEUE_BUCKETS,
+  STAGE_BUCKETS,
   describeAllowed,
   resolveStages,
+  type ApiEndpoint,
   type FailureReason,
   type FinalState,
   type IgnoredEvent,
   type LiveState
 } from './vocabulary.js'
-import { bucketOf } from './buckets.js'
+import { Histograms } from './buckets.js'
+import {
+  BuildRunningError,
+  FailureReasonWithoutFailedError,
+  InvalidBuildIdError,
+  InvalidConfigError,
+  InvalidEndpointError,
+  InvalidFailureReasonError,
+  InvalidRunnerError,
+  InvalidStageError,
+  InvalidStateError,
+  InvalidValueError,
+  TooManyRunnersError
+} from './errors.js'
 
 export interface RunnerConfig {
   /** The runner's name, the `runner` label of its series. */
   name: string
   /** The runner's `limit` (maximum concurrent builds); exported as `runner_limit`. */
   limit?: number
+  /** The most job requests it has in flight at once (GitLab Runner's `request_concurrency`); default 1. */
+  requestConcurrency?: number
 }
 
 export interface TrackerConfig {
@@ -40,6 +60,10 @@ export interface BuildTrackerOptions extends TrackerConfig {
 export interface StartOptions {
   id: string | number
   runner: string
+  /** Seconds the job waited in GitLab's queue before this runner took it. */
+  queueSeconds?: number
+  /** The job's web URL: shown in the jobs list, never in the metrics. */
+  url?: string
 }
 
 export interface FinishOptions {
@@ -48,10 +72,22 @@ export interface FinishOptions {
   failureReason?: FailureReason
 }
 
+export interface ApiRequestOptions {
+  runner: string
+  endpoint: ApiEndpoint
+  /** The HTTP status code of the answer, 100 to 599. */
+  status: number
+  seconds: number
+}
+
 const DEFAULT_MAX_RUNNERS = 1000
+/** GitLab Runner's default `request_concurrency`. */
+const DEFAULT_REQUEST_CONCURRENCY = 1
 const RUNNING = LIVE_STATES.indexOf('running')
 const FAILED = FINAL_STATES.indexOf('failed')
 const UNKNOWN_FAILURE = FAILURE_REASONS.indexOf('unknown_failure')
+/** `runner_api_requests_total` keys: endpoint * STATUS_KEYS + status, one number per series. */
+const STATUS_KEYS = 1000
 
 function indexOf (values: readonly string[], value: unknown): number {
   return typeof value === 'string' ? values.indexOf(value) : -1
@@ -67,7 +103,10 @@ function monotonicSeconds (): number {
  */
 export class RunnerStats {
   readonly name: string
+  /** @internal */
+  readonly tracker: BuildTracker
   limit: number | undefined = undefined
+  requestConcurrency = DEFAULT_REQUEST_CONCURRENCY
   started = 0
   /** Live builds by slot: `state * stageSlots + stageSlot`, stage slot 0 being "none". */
   readonly live: Float64Array
@@ -75,14 +114,24 @@ export class RunnerStats {
   readonly seen: Uint8Array
   readonly finished: Float64Array = new Float64Array(FINAL_STATES.length)
   readonly failures: Float64Array = new Float64Array(FAILURE_REASONS.length)
-  /** Builds per duration bucket, not cumulative; the last slot is above the largest bound. */
-  readonly durationBuckets: Float64Array = new Float64Array(DURATION_BUCKETS.length + 1)
-  durationSum = 0
+  readonly duration = new Histograms(DURATION_BUCKETS)
+  readonly queue = new Histograms(QUEUE_BUCKETS)
+  /** Time spent per stage, one series per stage in the tracker's stage order. */
+  readonly stages: Histograms
+  /** Requests to GitLab's API by `endpoint * 1000 + status`: only the pairs that happened. */
+  readonly apiRequests = new Map<number, number>()
+  /** Their durations, one series per endpoint in API_ENDPOINTS' order. */
+  readonly apiDurations = new Histograms(API_REQUEST_BUCKETS, API_ENDPOINTS.length)
+  jobRequests = 0
+  jobRequestsRefused = 0
 
-  constructor (name: string, slots: number) {
+  constructor (tracker: BuildTracker, name: string) {
+    this.tracker = tracker
     this.name = name
+    const slots = LIVE_STATES.length * tracker.stageSlots
     this.live = new Float64Array(slots)
     this.seen = new Uint8Array(slots)
+    this.stages = new Histograms(STAGE_BUCKETS, tracker.stages.length)
     // The entry slot (pending, no stage) is every runner's first series.
     this.seen[0] = 1
   }
@@ -96,32 +145,47 @@ export class RunnerStats {
     this.live[slot]! -= 1
   }
 
-  observeDuration (seconds: number): void {
-    this.durationBuckets[bucketOf(DURATION_BUCKETS, seconds)]! += 1
-    this.durationSum += seconds
+  /** Observes the time a build spent in the stage of `slot`, if that slot has a stage. */
+  leaveStage (slot: number, seconds: number): void {
+    const stageSlot = slot % this.tracker.stageSlots
+    if (stageSlot !== 0) this.stages.observe(stageSlot - 1, seconds)
   }
 }
 
 /** The handle of one build, returned by `BuildTracker.start`. */
 export class Build {
   readonly id: string
-  readonly #tracker: BuildTracker
-  readonly #runner: RunnerStats
-  #slot = 0
-  #finalState = -1
+  /** The job's web URL, when `start` was given one. */
+  readonly url: string | undefined
   readonly startedAt: number
-  #stageStartedAt: number
-  #finishedAt = 0
-  /** Seconds spent per stage slot, allocated on the first stage change. */
-  #stageSeconds: number[] | undefined = undefined
+  readonly #runner: RunnerStats
+  /**
+   * The live slot (`state * stageSlots + stageSlot`), or `-1 - finalState` once finished:
+   * one field for both keeps the per-build state small (the tracker holds every live build).
+   */
+  #slot = 0
+  /**
+   * Whole milliseconds from start to when the current stage began; once finished, to the
+   * finish. A small integer, unlike a time, is stored unboxed: 12 bytes less per live build.
+   */
+  #sinceMs = 0
 
   /** @internal Builds are made by `BuildTracker.start`. */
-  constructor (tracker: BuildTracker, id: string, runner: RunnerStats, now: number) {
-    this.#tracker = tracker
+  constructor (id: string, runner: RunnerStats, now: number, url: string | undefined) {
     this.id = id
+    this.url = url
     this.#runner = runner
     this.startedAt = now
-    this.#stageStartedAt = now
+  }
+
+  // Static, not instance, private methods: an instance one gives every build a brand field.
+  /** The time the current stage began (or the build finished), to the millisecond. */
+  static #since (build: Build): number {
+    return build.startedAt + build.#sinceMs / 1000
+  }
+
+  static #mark (build: Build, now: number): void {
+    build.#sinceMs = Math.round((now - build.startedAt) * 1000)
   }
 
   get runner (): string {
@@ -129,54 +193,53 @@ export class Build {
   }
 
   get finished (): boolean {
-    return this.#finalState !== -1
+    return this.#slot < 0
   }
 
   get state (): LiveState | FinalState {
-    return this.finished ? FINAL_STATES[this.#finalState]! : LIVE_STATES[Math.floor(this.#slot / this.#tracker.stageSlots)]!
+    return this.finished ? FINAL_STATES[-1 - this.#slot]! : LIVE_STATES[Math.floor(this.#slot / this.#runner.tracker.stageSlots)]!
   }
 
   get stage (): string {
-    return this.#tracker.stageName(this.#slot % this.#tracker.stageSlots)
+    const tracker = this.#runner.tracker
+    return this.finished ? NO_STAGE : tracker.stageName(this.#slot % tracker.stageSlots)
   }
 
   /** Seconds since start, or from start to finish once finished. */
   get duration (): number {
-    return (this.finished ? this.#finishedAt : this.#tracker.now()) - this.startedAt
-  }
-
-  /** Seconds spent in each stage entered so far, in the order of the stage list. */
-  stageDurations (): Record<string, number> {
-    const durations: Record<string, number> = {}
-    const stageSlots = this.#tracker.stageSlots
-    const current = this.#slot % stageSlots
-    const end = this.finished ? this.#finishedAt : this.#tracker.now()
-    for (let stage = 1; stage < stageSlots; stage++) {
-      const spent = (this.#stageSeconds?.[stage] ?? 0) + (stage === current && !this.finished ? end - this.#stageStartedAt : 0)
-      if (spent > 0 || stage === current) durations[this.#tracker.stageName(stage)] = spent
-    }
-    return durations
+    return (this.finished ? Build.#since(this) : this.#runner.tracker.now()) - this.startedAt
   }
 
   /**
-   * Moves the build into `stage`; the first stage change makes a pending build running.
-   * Throws a TypeError for a stage that is not allowed; after finish it is an ignored, counted no-op.
+   * Seconds in the current stage so far (pending time while no stage is entered); 0 once
+   * finished. Time in earlier stages is in the runner's stage histogram, not kept per build.
+   */
+  get stageDuration (): number {
+    return this.finished ? 0 : this.#runner.tracker.now() - Build.#since(this)
+  }
+
+  /**
+   * Moves the build into `stage`; the first stage change makes a pending build running, and
+   * leaving a stage observes the time spent in it. Entering the stage the build is in changes
+   * nothing. Throws a TypeError for a stage that is not allowed; after finish it is an ignored,
+   * counted no-op.
    */
   setStage (stage: string): void {
-    const stageSlot = this.#tracker.stageSlot(stage)
+    const runner = this.#runner
+    const tracker = runner.tracker
+    const stageSlot = tracker.stageSlot(stage)
     if (this.finished) {
-      this.#tracker.ignore('set_stage_after_finish')
+      tracker.ignore('set_stage_after_finish')
       return
     }
-    const now = this.#tracker.now()
-    const stageSlots = this.#tracker.stageSlots
     const from = this.#slot
-    this.#stageSeconds ??= new Array<number>(stageSlots).fill(0)
-    this.#stageSeconds[from % stageSlots]! += now - this.#stageStartedAt
-    this.#stageStartedAt = now
-    const to = RUNNING * stageSlots + stageSlot
-    this.#runner.leave(from)
-    this.#runner.enter(to)
+    const to = RUNNING * tracker.stageSlots + stageSlot
+    if (to === from) return
+    const now = tracker.now()
+    runner.leaveStage(from, now - Build.#since(this))
+    Build.#mark(this, now)
+    runner.leave(from)
+    runner.enter(to)
     this.#slot = to
   }
 
@@ -187,34 +250,49 @@ export class Build {
   finish (options: FinishOptions): void {
     const { state, failureReason } = options ?? {}
     const final = indexOf(FINAL_STATES, state)
-    if (final === -1) {
-      throw new TypeError(`build ${this.id}: state ${JSON.stringify(state)} is not a final state; allowed: ${describeAllowed(FINAL_STATES)}`)
-    }
+    if (final === -1) throw new InvalidStateError(this.id, JSON.stringify(state), describeAllowed(FINAL_STATES))
     let reason = UNKNOWN_FAILURE
     if (failureReason !== undefined) {
       reason = indexOf(FAILURE_REASONS, failureReason)
-      if (reason === -1) {
-        throw new TypeError(`build ${this.id}: failureReason ${JSON.stringify(failureReason)} is not allowed; allowed: ${describeAllowed(FAILURE_REASONS)}`)
-      }
-      if (final !== FAILED) {
-        throw new TypeError(`build ${this.id}: failureReason is only allowed with state "failed", not ${JSON.stringify(state)}`)
-      }
-    }
-    if (this.finished) {
-      this.#tracker.ignore('finish_after_finish')
-      return
+      if (reason === -1) throw new InvalidFailureReasonError(this.id, JSON.stringify(failureReason), describeAllowed(FAILURE_REASONS))
+      if (final !== FAILED) throw new FailureReasonWithoutFailedError(this.id, JSON.stringify(state))
     }
     const runner = this.#runner
-    this.#finishedAt = this.#tracker.now()
-    this.#finalState = final
-    if (this.#stageSeconds !== undefined) {
-      this.#stageSeconds[this.#slot % this.#tracker.stageSlots]! += this.#finishedAt - this.#stageStartedAt
+    const tracker = runner.tracker
+    if (this.finished) {
+      tracker.ignore('finish_after_finish')
+      return
     }
+    const now = tracker.now()
+    runner.leaveStage(this.#slot, now - Build.#since(this))
     runner.leave(this.#slot)
     runner.finished[final]! += 1
     if (final === FAILED) runner.failures[reason]! += 1
-    runner.observeDuration(this.#finishedAt - this.startedAt)
-    this.#tracker.release(this)
+    runner.duration.observe(0, now - this.startedAt)
+    this.#slot = -1 - final
+    Build.#mark(this, now)
+    tracker.release(this)
+  }
+}
+
+/** One job request in flight, from `BuildTracker.requestJob`; `done()` ends it. */
+export class JobRequest {
+  readonly #runner: RunnerStats
+  #done = false
+
+  /** @internal Made by `BuildTracker.requestJob`. */
+  constructor (runner: RunnerStats) {
+    this.#runner = runner
+  }
+
+  /** Ends the request, whatever its answer; a second call is an ignored, counted no-op. */
+  done (): void {
+    if (this.#done) {
+      this.#runner.tracker.ignore('job_request_done_twice')
+      return
+    }
+    this.#done = true
+    this.#runner.jobRequests -= 1
   }
 }
 
@@ -235,57 +313,114 @@ export class BuildTracker {
   readonly #ignored = new Float64Array(IGNORED_EVENTS.length)
 
   constructor (options: BuildTrackerOptions = {}) {
-    this.stages = resolveStages(options.stages)
+    try {
+      this.stages = resolveStages(options.stages)
+    } catch (error) {
+      throw new InvalidConfigError((error as Error).message)
+    }
     this.stageSlots = this.stages.length + 1
     this.stages.forEach((stage, index) => this.#stageSlotByName.set(stage, index + 1))
     this.now = options.now ?? monotonicSeconds
     this.maxRunners = options.maxRunners ?? DEFAULT_MAX_RUNNERS
     if (!Number.isInteger(this.maxRunners) || this.maxRunners < 1) {
-      throw new TypeError(`maxRunners must be a positive integer, got ${JSON.stringify(options.maxRunners)}`)
+      throw new InvalidConfigError(`maxRunners must be a positive integer, got ${JSON.stringify(options.maxRunners)}`)
     }
     this.configure(options)
   }
 
   /**
-   * Applies the runner configuration: limits, `concurrent`, and idle series for every runner.
-   * A runner that leaves the configuration keeps its counters (they never go back) but loses its limit.
+   * Applies the runner configuration: limits, request concurrency, `concurrent`, and idle series
+   * for every runner. A runner that leaves the configuration keeps its counters (they never go
+   * back) but loses its limit, and its request concurrency goes back to the default.
    */
   configure (config: TrackerConfig): void {
     const { runners = [], concurrent } = config
     if (concurrent !== undefined && !isCount(concurrent)) {
-      throw new TypeError(`concurrent must be a non-negative integer, got ${JSON.stringify(concurrent)}`)
+      throw new InvalidConfigError(`concurrent must be a non-negative integer, got ${JSON.stringify(concurrent)}`)
     }
-    if (!Array.isArray(runners)) throw new TypeError('runners must be an array of { name, limit? }')
-    const limits = new Map<string, number | undefined>()
+    if (!Array.isArray(runners)) throw new InvalidConfigError('runners must be an array of { name, limit?, requestConcurrency? }')
+    const configured = new Map<string, RunnerConfig>()
     for (const runner of runners as unknown[]) {
-      const { name, limit } = (runner ?? {}) as Partial<RunnerConfig>
-      if (!isName(name)) throw new TypeError(`runners: every runner needs a non-empty string name, got ${JSON.stringify(name)}`)
+      const { name, limit, requestConcurrency } = (runner ?? {}) as Partial<RunnerConfig>
+      if (!isName(name)) throw new InvalidConfigError(`runners: every runner needs a non-empty string name, got ${JSON.stringify(name)}`)
       if (limit !== undefined && !isCount(limit)) {
-        throw new TypeError(`runners: limit of runner "${name}" must be a non-negative integer, got ${JSON.stringify(limit)}`)
+        throw new InvalidConfigError(`runners: limit of runner "${name}" must be a non-negative integer, got ${JSON.stringify(limit)}`)
       }
-      if (limits.has(name)) throw new TypeError(`runners: runner "${name}" is listed twice`)
-      limits.set(name, limit)
+      if (requestConcurrency !== undefined && !(isCount(requestConcurrency) && requestConcurrency >= 1)) {
+        throw new InvalidConfigError(`runners: requestConcurrency of runner "${name}" must be an integer of at least 1, got ${JSON.stringify(requestConcurrency)}`)
+      }
+      if (configured.has(name)) throw new InvalidConfigError(`runners: runner "${name}" is listed twice`)
+      configured.set(name, { name, limit, requestConcurrency })
     }
-    for (const stats of this.#runners.values()) stats.limit = undefined
-    for (const [name, limit] of limits) this.#runnerStats(name).limit = limit
+    for (const stats of this.#runners.values()) {
+      stats.limit = undefined
+      stats.requestConcurrency = DEFAULT_REQUEST_CONCURRENCY
+    }
+    for (const { name, limit, requestConcurrency = DEFAULT_REQUEST_CONCURRENCY } of configured.values()) {
+      const stats = this.#runnerStats(name)
+      stats.limit = limit
+      stats.requestConcurrency = requestConcurrency
+    }
     this.concurrent = concurrent
   }
 
-  /** Starts tracking a build as pending with no stage. Throws when the id is live already. */
+  /**
+   * Starts tracking a build as pending with no stage, and observes its time in GitLab's queue.
+   * Throws when the id is live already or an argument is not allowed.
+   */
   start (options: StartOptions): Build {
-    const { id, runner } = options ?? {}
+    const { id, runner, queueSeconds, url } = options ?? {}
     const key = typeof id === 'number' && Number.isFinite(id) ? String(id) : id
-    if (!isName(key)) throw new TypeError(`build id must be a non-empty string or a number, got ${JSON.stringify(id)}`)
-    if (!isName(runner)) throw new TypeError(`build ${key}: runner must be a non-empty string, got ${JSON.stringify(runner)}`)
-    if (this.#live.has(key)) {
-      throw new Error(`build ${key} is already running on runner "${this.#live.get(key)!.runner}"; finish it before starting it again`)
+    if (!isName(key)) throw new InvalidBuildIdError(JSON.stringify(id))
+    const where = `build ${key}`
+    if (!isName(runner)) throw new InvalidRunnerError(where, JSON.stringify(runner))
+    if (queueSeconds !== undefined && !isSeconds(queueSeconds)) {
+      throw new InvalidValueError(where, 'queueSeconds', 'a non-negative number of seconds', JSON.stringify(queueSeconds))
     }
+    if (url !== undefined && typeof url !== 'string') throw new InvalidValueError(where, 'url', 'a string', JSON.stringify(url))
+    const running = this.#live.get(key)
+    if (running !== undefined) throw new BuildRunningError(key, JSON.stringify(running.runner))
     const stats = this.#runnerStats(runner)
-    const build = new Build(this, key, stats, this.now())
+    const build = new Build(key, stats, this.now(), url)
     this.#live.set(key, build)
     stats.started += 1
     stats.enter(0)
+    if (queueSeconds !== undefined) stats.queue.observe(0, queueSeconds)
     return build
+  }
+
+  /**
+   * Counts one request of the manager to GitLab's API. Throws a TypeError for an endpoint,
+   * status or duration that is not allowed: the labels stay bounded.
+   */
+  apiRequest (options: ApiRequestOptions): void {
+    const { runner, endpoint, status, seconds } = options ?? {}
+    if (!isName(runner)) throw new InvalidRunnerError('apiRequest', JSON.stringify(runner))
+    const endpointIndex = indexOf(API_ENDPOINTS, endpoint)
+    if (endpointIndex === -1) throw new InvalidEndpointError(JSON.stringify(endpoint), describeAllowed(API_ENDPOINTS))
+    if (!Number.isInteger(status) || status < 100 || status > 599) {
+      throw new InvalidValueError('apiRequest', 'status', 'an HTTP status code, an integer from 100 to 599', JSON.stringify(status))
+    }
+    if (!isSeconds(seconds)) throw new InvalidValueError('apiRequest', 'seconds', 'a non-negative number of seconds', JSON.stringify(seconds))
+    const stats = this.#runnerStats(runner)
+    const key = endpointIndex * STATUS_KEYS + status
+    stats.apiRequests.set(key, (stats.apiRequests.get(key) ?? 0) + 1)
+    stats.apiDurations.observe(endpointIndex, seconds)
+  }
+
+  /**
+   * Asks to start one request for a new job on `runner`: a handle to call `done()` on when the
+   * request ends, or `undefined` (counted) when the runner has `requestConcurrency` in flight.
+   */
+  requestJob (runner: string): JobRequest | undefined {
+    if (!isName(runner)) throw new InvalidRunnerError('requestJob', JSON.stringify(runner))
+    const stats = this.#runnerStats(runner)
+    if (stats.jobRequests >= stats.requestConcurrency) {
+      stats.jobRequestsRefused += 1
+      return undefined
+    }
+    stats.jobRequests += 1
+    return new JobRequest(stats)
   }
 
   /** The live build with this id, if any. */
@@ -317,9 +452,7 @@ export class BuildTracker {
   /** @internal */
   stageSlot (stage: string): number {
     const slot = this.#stageSlotByName.get(stage)
-    if (slot === undefined) {
-      throw new TypeError(`stage ${JSON.stringify(stage)} is not allowed; allowed: ${describeAllowed(this.stages)} (add more with the stages option)`)
-    }
+    if (slot === undefined) throw new InvalidStageError(JSON.stringify(stage), describeAllowed(this.stages))
     return slot
   }
 
@@ -341,14 +474,17 @@ export class BuildTracker {
   #runnerStats (name: string): RunnerStats {
     let stats = this.#runners.get(name)
     if (stats === undefined) {
-      if (this.#runners.size >= this.maxRunners) {
-        throw new Error(`runner "${name}" would be runner number ${this.maxRunners + 1}; the tracker accepts at most ${this.maxRunners} (the maxRunners option) to keep label cardinality bounded`)
-      }
-      stats = new RunnerStats(name, LIVE_STATES.length * this.stageSlots)
+      if (this.#runners.size >= this.maxRunners) throw new TooManyRunnersError(JSON.stringify(name), this.maxRunners + 1, this.maxRunners)
+      stats = new RunnerStats(this, name)
       this.#runners.set(name, stats)
     }
     return stats
   }
+}
+
+/** The endpoint and status of an `apiRequests` key of RunnerStats. */
+export function apiRequestKey (key: number): { endpoint: ApiEndpoint, status: number } {
+  return { endpoint: API_ENDPOINTS[Math.floor(key / STATUS_KEYS)]!, status: key % STATUS_KEYS }
 }
 
 function isName (value: unknown): value is string {
@@ -357,4 +493,8 @@ function isName (value: unknown): value is string {
 
 function isCount (value: unknown): value is number {
   return Number.isInteger(value) && (value as number) >= 0
+}
+
+function isSeconds (value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0
 }

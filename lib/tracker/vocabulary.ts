@@ -7,8 +7,8 @@
 export const LIVE_STATES = ['pending', 'running'] as const
 export type LiveState = typeof LIVE_STATES[number]
 
-/** States a build ends in. */
-export const FINAL_STATES = ['success', 'failed', 'canceled', 'timedout'] as const
+/** States a build ends in; `terminated` is GitLab Runner's for a build ended by an interrupt or a panic. */
+export const FINAL_STATES = ['success', 'failed', 'canceled', 'timedout', 'terminated'] as const
 export type FinalState = typeof FINAL_STATES[number]
 
 /** GitLab Runner's build stages, in the order a build passes through them. */
@@ -50,8 +50,31 @@ export type FailureReason = typeof FAILURE_REASONS[number]
 /** Upper bounds of `runner_build_duration_seconds`: job-length scale, from 30 s to 10 h. */
 export const DURATION_BUCKETS = [30, 60, 300, 600, 1800, 3600, 7200, 10800, 18000, 36000] as const
 
+/**
+ * Upper bounds of `runner_build_queue_duration_seconds` and `runner_build_stage_duration_seconds`:
+ * GitLab Runner's for both (its job queue and job stage histograms), from 1 s to an hour.
+ */
+export const QUEUE_BUCKETS = [1, 3, 10, 30, 60, 120, 300, 900, 1800, 3600] as const
+export const STAGE_BUCKETS = QUEUE_BUCKETS
+
+/** GitLab Runner's names of the GitLab API endpoints its requests go to. */
+export const API_ENDPOINTS = [
+  'request_job',
+  'update_job',
+  'patch_trace',
+  'register_runner',
+  'verify_runner',
+  'unregister_runner',
+  'reset_token',
+  'get_job'
+] as const
+export type ApiEndpoint = typeof API_ENDPOINTS[number]
+
+/** Upper bounds of `runner_api_request_duration_seconds`: GitLab Runner's, 100 ms to a minute. */
+export const API_REQUEST_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] as const
+
 /** Events that misuse the tracker and are ignored rather than allowed to corrupt a count. */
-export const IGNORED_EVENTS = ['finish_after_finish', 'set_stage_after_finish'] as const
+export const IGNORED_EVENTS = ['finish_after_finish', 'set_stage_after_finish', 'job_request_done_twice'] as const
 export type IgnoredEvent = typeof IGNORED_EVENTS[number]
 
 const STAGE_NAME = /^[a-z][a-z0-9_]*$/

@@ -1,15 +1,16 @@
 import type { Registry } from 'prom-client'
 import { LIVE_STATES } from '../../tracker/vocabulary.js'
 import type { BuildTracker } from '../../tracker/build-tracker.js'
+import type { Rename } from '../naming.js'
 import { registerFamily, type Sample } from './scrape-time-metric.js'
 
 /**
  * `runner_builds`: live builds per (runner, state, stage), read from the tracker's counts.
  * A series stays, at zero, once it has held a build, so a graph drops to 0 instead of going stale.
  */
-export function registerBuildsMetric (registry: Registry, tracker: BuildTracker): void {
+export function registerBuildsMetric (registry: Registry, tracker: BuildTracker, rename: Rename): void {
   registerFamily(registry, {
-    name: 'runner_builds',
+    name: rename('runner_builds'),
     help: 'Builds running now, by runner, state and stage.',
     type: 'gauge',
     read: () => {

@@ -1,7 +1,10 @@
 import type { Registry } from 'prom-client'
-import { DURATION_BUCKETS, FAILURE_REASONS, FINAL_STATES, IGNORED_EVENTS } from '../../tracker/vocabulary.js'
+import { FAILURE_REASONS, FINAL_STATES, IGNORED_EVENTS } from '../../tracker/vocabulary.js'
+import type { Histograms } from '../../tracker/buckets.js'
 import type { BuildTracker, RunnerStats } from '../../tracker/build-tracker.js'
-import { histogramSamples, registerFamily, type Sample } from './scrape-time-metric.js'
+import type { Rename } from '../naming.js'
+import { seriesSamples } from './histograms.js'
+import { registerFamily, type Sample } from './scrape-time-metric.js'
 
 /** One sample per runner per value of `label`, every runner at zero before its first build. */
 function perRunner (tracker: BuildTracker, label: string, values: readonly string[], counts: (runner: RunnerStats) => Float64Array): () => Sample[] {
@@ -15,45 +18,55 @@ function perRunner (tracker: BuildTracker, label: string, values: readonly strin
   }
 }
 
-/** Starts, outcomes, failure reasons, durations and the configured capacity, all read from the tracker. */
-export function registerLifecycleMetrics (registry: Registry, tracker: BuildTracker): void {
+/** A per-runner histogram family: `perStage` splits it by stage, each stage appearing once observed. */
+function registerRunnerHistogram (registry: Registry, tracker: BuildTracker, name: string, help: string, histograms: (runner: RunnerStats) => Histograms, perStage = false): void {
   registerFamily(registry, {
-    name: 'runner_builds_started_total',
+    name,
+    help,
+    type: 'histogram',
+    read: () => {
+      const samples: Sample[] = []
+      for (const runner of tracker.runners()) {
+        const labels = perStage ? (stage: number) => ({ runner: runner.name, stage: tracker.stages[stage]! }) : () => ({ runner: runner.name })
+        seriesSamples(name, histograms(runner), labels, !perStage, samples)
+      }
+      return samples
+    }
+  })
+}
+
+/** Starts, outcomes, failure reasons, durations, queue and stage times and the configured capacity, all read from the tracker. */
+export function registerLifecycleMetrics (registry: Registry, tracker: BuildTracker, rename: Rename): void {
+  registerFamily(registry, {
+    name: rename('runner_builds_started_total'),
     help: 'Builds started, by runner.',
     type: 'counter',
     read: () => Array.from(tracker.runners(), (runner) => ({ labels: { runner: runner.name }, value: runner.started }))
   })
   registerFamily(registry, {
-    name: 'runner_builds_finished_total',
+    name: rename('runner_builds_finished_total'),
     help: 'Builds finished, by runner and final state.',
     type: 'counter',
     read: perRunner(tracker, 'state', FINAL_STATES, (runner) => runner.finished)
   })
   registerFamily(registry, {
-    name: 'runner_build_failures_total',
+    name: rename('runner_build_failures_total'),
     help: 'Failed builds, by runner and failure reason.',
     type: 'counter',
     read: perRunner(tracker, 'failure_reason', FAILURE_REASONS, (runner) => runner.failures)
   })
+  registerRunnerHistogram(registry, tracker, rename('runner_build_duration_seconds'), 'Build duration from start to finish, by runner.', (runner) => runner.duration)
+  registerRunnerHistogram(registry, tracker, rename('runner_build_queue_duration_seconds'), 'Time builds waited in GitLab\'s queue before their runner took them, by runner.', (runner) => runner.queue)
+  registerRunnerHistogram(registry, tracker, rename('runner_build_stage_duration_seconds'), 'Time a build spent in a stage, observed when it leaves the stage, by runner and stage.', (runner) => runner.stages, true)
   registerFamily(registry, {
-    name: 'runner_build_duration_seconds',
-    help: 'Build duration from start to finish, by runner.',
-    type: 'histogram',
-    read: () => {
-      const samples: Sample[] = []
-      for (const runner of tracker.runners()) histogramSamples('runner_build_duration_seconds', { runner: runner.name }, DURATION_BUCKETS, runner.durationBuckets, runner.durationSum, samples)
-      return samples
-    }
-  })
-  registerFamily(registry, {
-    name: 'runner_concurrent',
+    name: rename('runner_concurrent'),
     help: 'The global concurrent setting: the most builds all runners may run at once.',
     type: 'gauge',
     aggregator: 'first',
     read: () => tracker.concurrent === undefined ? [] : [{ labels: {}, value: tracker.concurrent }]
   })
   registerFamily(registry, {
-    name: 'runner_limit',
+    name: rename('runner_limit'),
     help: 'The limit setting of each runner: the most builds it may run at once.',
     type: 'gauge',
     aggregator: 'first',
@@ -66,8 +79,8 @@ export function registerLifecycleMetrics (registry: Registry, tracker: BuildTrac
     }
   })
   registerFamily(registry, {
-    name: 'runner_build_events_ignored_total',
-    help: 'Build events ignored because they misused a finished build, by event.',
+    name: rename('runner_build_events_ignored_total'),
+    help: 'Tracker events ignored because they misused a finished build or an ended job request, by event.',
     type: 'counter',
     read: () => {
       const ignored = tracker.ignoredEvents()

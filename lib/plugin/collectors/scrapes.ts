@@ -1,4 +1,5 @@
 import type { Registry } from 'prom-client'
+import type { Rename } from '../naming.js'
 import { registerFamily } from './scrape-time-metric.js'
 
 /** The status codes the metrics route answers with; each is present at zero before it happens. */
@@ -19,15 +20,15 @@ export class ScrapeStats {
   }
 }
 
-export function registerScrapeMetrics (registry: Registry, stats: ScrapeStats): void {
+export function registerScrapeMetrics (registry: Registry, stats: ScrapeStats, rename: Rename): void {
   registerFamily(registry, {
-    name: 'runner_metrics_scrapes_total',
+    name: rename('runner_metrics_scrapes_total'),
     help: 'Responses of the metrics endpoint, by HTTP status code.',
     type: 'counter',
     read: () => Array.from(stats.byCode(), ([code, value]) => ({ labels: { code }, value }))
   })
   registerFamily(registry, {
-    name: 'runner_metrics_scrapes_in_flight',
+    name: rename('runner_metrics_scrapes_in_flight'),
     help: 'Scrapes of the metrics endpoint being served now.',
     type: 'gauge',
     read: () => [{ labels: {}, value: stats.inFlight }]

@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client'
 import { PACKAGE_NAME, PACKAGE_VERSION } from '../../package.js'
+import type { Rename } from '../naming.js'
 import { registerFamily } from './scrape-time-metric.js'
 
 export const VERSION_LABELS = ['name', 'version', 'revision', 'branch', 'node_version', 'built_at', 'os', 'architecture'] as const
@@ -20,10 +21,10 @@ export function defaultVersionInfo (): Required<VersionInfo> {
 }
 
 /** `runner_version_info`: constant 1, the build information in its labels. */
-export function registerVersionMetric (registry: Registry, info: VersionInfo = {}): void {
+export function registerVersionMetric (registry: Registry, rename: Rename, info: VersionInfo = {}): void {
   const labels = { ...defaultVersionInfo(), ...info }
   registerFamily(registry, {
-    name: 'runner_version_info',
+    name: rename('runner_version_info'),
     help: 'Build information of the runner manager: constant 1, the information is in the labels.',
     type: 'gauge',
     aggregator: 'first',

@@ -1,0 +1,58 @@
+import type { Registry } from 'prom-client'
+import { API_ENDPOINTS } from '../../tracker/vocabulary.js'
+import { apiRequestKey, type BuildTracker, type RunnerStats } from '../../tracker/build-tracker.js'
+import type { Rename } from '../naming.js'
+import { seriesSamples } from './histograms.js'
+import { registerFamily, type Sample } from './scrape-time-metric.js'
+
+/** One sample per runner: every runner, configured or seen, at zero before anything happens. */
+function perRunner (tracker: BuildTracker, value: (runner: RunnerStats) => number): () => Sample[] {
+  return () => Array.from(tracker.runners(), (runner) => ({ labels: { runner: runner.name }, value: value(runner) }))
+}
+
+/**
+ * The manager's requests to GitLab: API requests by endpoint and status (a series appears once
+ * that pair happened: statuses are not known in advance), and job requests against `request_concurrency`.
+ */
+export function registerRequestMetrics (registry: Registry, tracker: BuildTracker, rename: Rename): void {
+  registerFamily(registry, {
+    name: rename('runner_api_requests_total'),
+    help: 'Requests of the runner manager to GitLab\'s API, by runner, endpoint and HTTP status.',
+    type: 'counter',
+    read: () => {
+      const samples: Sample[] = []
+      for (const runner of tracker.runners()) {
+        for (const [key, value] of runner.apiRequests) {
+          const { endpoint, status } = apiRequestKey(key)
+          samples.push({ labels: { runner: runner.name, endpoint, status }, value })
+        }
+      }
+      return samples
+    }
+  })
+  const durationName = rename('runner_api_request_duration_seconds')
+  registerFamily(registry, {
+    name: durationName,
+    help: 'Duration of requests to GitLab\'s API, by runner and endpoint.',
+    type: 'histogram',
+    read: () => {
+      const samples: Sample[] = []
+      for (const runner of tracker.runners()) {
+        seriesSamples(durationName, runner.apiDurations, (endpoint) => ({ runner: runner.name, endpoint: API_ENDPOINTS[endpoint]! }), false, samples)
+      }
+      return samples
+    }
+  })
+  registerFamily(registry, {
+    name: rename('runner_request_concurrency'),
+    help: 'Requests for a new job in flight now, by runner.',
+    type: 'gauge',
+    read: perRunner(tracker, (runner) => runner.jobRequests)
+  })
+  registerFamily(registry, {
+    name: rename('runner_request_concurrency_exceeded_total'),
+    help: 'Requests for a new job refused because the runner had request_concurrency requests in flight, by runner.',
+    type: 'counter',
+    read: perRunner(tracker, (runner) => runner.jobRequestsRefused)
+  })
+}
