@@ -120,7 +120,9 @@ t.test('configured runners have the new families at zero where that makes sense'
 })
 
 t.test('the naming option is checked', async (t) => {
-  await t.rejects(appWith({ naming: 'prometheus' as Naming }), new TypeError('fastify-runner-metrics: option "naming" must be one of "runner", "gitlab-runner", got "prometheus"'))
+  const error = await appWith({ naming: 'prometheus' as Naming }).catch((error: unknown) => error)
+  t.ok(error instanceof TypeError)
+  t.match(error, { code: 'FST_RUNNER_METRICS_OPTION_INVALID', message: 'fastify-runner-metrics: option "naming" must be one of "runner", "gitlab-runner", got "prometheus"' })
 })
 
 t.test('standalone: metrics_naming names every family, config ones included; a reload cannot rename', async (t) => {
