@@ -251,12 +251,26 @@ export class BuildTracker {
    * A runner that leaves the configuration keeps its counters (they never go back) but loses its limit.
    */
   configure (config: TrackerConfig): void {
+    const limits = this.#validate(config)
+    for (const stats of this.#runners.values()) stats.limit = undefined
+    for (const [name, limit] of limits) this.#runnerStats(name).limit = limit
+    this.concurrent = config.concurrent
+  }
+
+  /** Throws what `configure(config)` would throw, and changes nothing: a reload checks before it applies. */
+  checkConfig (config: TrackerConfig): void {
+    this.#validate(config)
+  }
+
+  /** The runners' limits by name, once every value and the runner cap have been checked. */
+  #validate (config: TrackerConfig): Map<string, number | undefined> {
     const { runners = [], concurrent } = config
     if (concurrent !== undefined && !isCount(concurrent)) {
       throw new TypeError(`concurrent must be a non-negative integer, got ${JSON.stringify(concurrent)}`)
     }
     if (!Array.isArray(runners)) throw new TypeError('runners must be an array of { name, limit? }')
     const limits = new Map<string, number | undefined>()
+    let added = 0
     for (const runner of runners as unknown[]) {
       const { name, limit } = (runner ?? {}) as Partial<RunnerConfig>
       if (!isName(name)) throw new TypeError(`runners: every runner needs a non-empty string name, got ${JSON.stringify(name)}`)
@@ -265,10 +279,9 @@ export class BuildTracker {
       }
       if (limits.has(name)) throw new TypeError(`runners: runner "${name}" is listed twice`)
       limits.set(name, limit)
+      if (!this.#runners.has(name) && this.#runners.size + ++added > this.maxRunners) throw this.#tooMany(name)
     }
-    for (const stats of this.#runners.values()) stats.limit = undefined
-    for (const [name, limit] of limits) this.#runnerStats(name).limit = limit
-    this.concurrent = concurrent
+    return limits
   }
 
   /** Starts tracking a build as pending with no stage. Throws when the id is live already. */
@@ -338,12 +351,14 @@ export class BuildTracker {
     this.#live.delete(build.id)
   }
 
+  #tooMany (name: string): Error {
+    return new Error(`runner "${name}" would be runner number ${this.maxRunners + 1}; the tracker accepts at most ${this.maxRunners} (the maxRunners option) to keep label cardinality bounded`)
+  }
+
   #runnerStats (name: string): RunnerStats {
     let stats = this.#runners.get(name)
     if (stats === undefined) {
-      if (this.#runners.size >= this.maxRunners) {
-        throw new Error(`runner "${name}" would be runner number ${this.maxRunners + 1}; the tracker accepts at most ${this.maxRunners} (the maxRunners option) to keep label cardinality bounded`)
-      }
+      if (this.#runners.size >= this.maxRunners) throw this.#tooMany(name)
       stats = new RunnerStats(name, LIVE_STATES.length * this.stageSlots)
       this.#runners.set(name, stats)
     }
