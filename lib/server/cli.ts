@@ -5,7 +5,7 @@ import { signalExitCode, type HeldSignals } from './signals.js'
 
 const NAME = PACKAGE_NAME
 const USAGE = `usage: ${NAME} [--config PATH] [--metrics-server ADDR] [--web-config-file PATH] [--help] [--version]`
-/** An empty environment variable counts as not set, as GitLab Runner takes it. */
+/** An empty environment variable counts as not set (`METRICS_SERVER= node dist/server.js` unsets it). */
 const env = (name: string): string | undefined => process.env[name] === '' ? undefined : process.env[name]
 const HELP = `${USAGE}
 
@@ -22,8 +22,9 @@ version and its Node.js process, served where metrics_server says.
   -h, --help                 this text
   -v, --version              the version
 
-Signals: SIGHUP reloads the config and the web config (a new address is bound
-before the old one closes; a bad config keeps the old one). SIGTERM or SIGINT: finish scrapes, exit 0.`
+Signals: SIGHUP reloads the config and the web config, all or nothing (a new
+address is bound before the old one closes; a bad config keeps the old one).
+SIGTERM or SIGINT: finish scrapes, exit 0; a second one exits at once (128 + signal).`
 
 function fail (message: string, code: number): never {
   process.stderr.write(`${NAME}: ${message}\n`)
