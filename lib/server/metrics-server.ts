@@ -210,10 +210,11 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
 
   async function apply (next: Loaded): Promise<void> {
     await moveListener(override ?? next.config.metricsServer, next.web.tls, () => {
-      // Checked in `read`: nothing here throws.
+      // Checked in `read`. The tracker goes first all the same: should the manager have added
+      // runners up to the cap since that check, it refuses before anything else changed.
+      tracker.configure(next.config)
       auth = new BasicAuth(next.web.users)
       web = next.web
-      tracker.configure(next.config)
       if (options.logger === undefined) app.log.level = next.config.logLevel
       config = next.config
       applied = true
