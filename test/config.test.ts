@@ -1,7 +1,11 @@
-import { chmod, mkdir, writeFile } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
+import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import pino from 'pino'
 import t from 'tap'
 import { ConfigError, configFromObject, loadConfig, parseConfig } from '../lib/server/config.js'
+import { startMetricsServer } from '../lib/server/index.js'
 
 const REAL_GITLAB_RUNNER_CONFIG = `
 concurrent = 10
@@ -96,11 +100,10 @@ t.test('wrong types and ranges: one line naming the file and key, no secret echo
     ['concurrent = 1.5', /^c\.toml: concurrent must be an integer, got 1\.5$/],
     ['concurrent = -1', /^c\.toml: concurrent must not be negative, got -1$/],
     ['concurrent = 2024-01-01', /^c\.toml: concurrent must be an integer, got a date$/],
-    ['log_level = "loud"', /^c\.toml: log_level must be one of debug, info, warn, warning, error, fatal, panic$/],
+    ['log_level = "loud"', /^c\.toml: log_level must be one of trace, debug, info, warn, warning, error, fatal, panic \(any case\)$/],
     ['web_config_file = { a = 1 }', /^c\.toml: web_config_file must be a string, got a table$/],
     ['runners = "none"', /^c\.toml: runners must be an array of tables \(\[\[runners\]\]\), got a string$/],
     ['runners = [1]', /^c\.toml: runners\[0\] must be a table, got a number$/],
-    ['[[runners]]\ntoken = "glrt-SECRET"', /^c\.toml: runners\[0\]\.name is required/],
     ['[[runners]]\nname = "x"\nlimit = -3\ntoken = "glrt-SECRET"', /^c\.toml: runners\[0\] \("x"\)\.limit must not be negative, got -3$/],
     ['[[runners]]\nname = 7', /^c\.toml: runners\[0\]\.name must be a string, got a number$/],
     ['token = "glrt-SECRET', /^c\.toml: line 1, column \d+: invalid TOML: /],
@@ -152,4 +155,54 @@ request_concurrency = 0
   t.equal(parseConfig('', 'c.toml').metricsNaming, undefined)
   t.throws(() => parseConfig('metrics_naming = "prometheus"', 'c.toml'), /^c\.toml: metrics_naming must be one of "runner", "gitlab-runner", got "prometheus"$/)
   t.throws(() => parseConfig('[[runners]]\nname = "a"\nrequest_concurrency = "2"', 'c.toml'), /^c\.toml: runners\[0\] \("a"\)\.request_concurrency must be an integer, got a string$/)
+})
+
+t.test('config errors carry a code and stay ConfigErrors', async (t) => {
+  const error = t.throws(() => parseConfig('concurrent = "x"', 'c.toml'))
+  t.ok(error instanceof ConfigError)
+  t.match(error, { name: 'ConfigError', code: 'FST_RUNNER_METRICS_CONFIG_INVALID', message: 'c.toml: concurrent must be an integer, got a string' })
+})
+
+t.test('a config path that is a FIFO, a device or a socket is refused at once, never read', async (t) => {
+  const dir = t.testdir({})
+  const fifo = join(dir, 'config.toml')
+  execFileSync('mkfifo', [fifo])
+  await t.rejects(loadConfig(fifo), { name: 'ConfigError', message: `${fifo}: is not a regular file (a FIFO, socket or device)` })
+  await t.rejects(loadConfig('/dev/zero'), { message: '/dev/zero: is not a regular file (a FIFO, socket or device)' })
+})
+
+t.test('log_level as GitLab Runner takes it: any case, and trace', async (t) => {
+  t.equal(parseConfig('log_level = "TRACE"', 'c.toml').logLevel, 'trace')
+  t.equal(parseConfig('log_level = "Warning"', 'c.toml').logLevel, 'warn')
+  t.equal(parseConfig('log_level = "DEBUG"', 'c.toml').logLevel, 'debug')
+  t.equal(parseConfig('log_level = "Panic"', 'c.toml').logLevel, 'fatal')
+})
+
+t.test('runners with an empty or no name load; their label is their position, never the token', async (t) => {
+  const config = parseConfig('[[runners]]\nname = "named"\n[[runners]]\nname = ""\ntoken = "glrt-SECRET"\nlimit = 3\n[[runners]]\ntoken = "glrt-OTHER"\n', 'c.toml')
+  t.same(config.runners, [{ name: 'named' }, { name: 'runners[1]', limit: 3 }, { name: 'runners[2]' }])
+})
+
+t.test('GitLab Runner\'s own example configs load, unknown keys ignored, and no token or URL reaches /metrics', async (t) => {
+  const fixtures = fileURLToPath(new URL('fixtures/gitlab-runner/', import.meta.url))
+  const files = (await readdir(fixtures)).filter((file) => file.endsWith('.toml'))
+  t.ok(files.length >= 10, `${files.length} examples`)
+  const names: Record<string, string[]> = {}
+  for (const file of files) {
+    const text = await readFile(join(fixtures, file), 'utf8')
+    // Only the [[runners]] tables' own token and url: nested tables have URLs of their own (registries, caches).
+    const secrets = [...text.matchAll(/^ {0,2}(?:token|url) = "([^"]+)"/gm)].map((match) => match[1]!)
+    // GitLab's Kubernetes example listens on :9252; tests never bind fixed ports.
+    const server = await startMetricsServer({ configFile: join(fixtures, file), metricsServer: '127.0.0.1:0', logger: pino({ level: 'silent' }) })
+    const metrics = (await server.app.inject('/metrics')).body
+    await server.close()
+    names[file] = server.config.runners.map((runner) => runner.name)
+    for (const secret of secrets) t.notOk(metrics.includes(secret), `${file}: ${secret} is not in /metrics`)
+    t.match(metrics, /^runner_config_loaded_total 1$/m, `${file} loads`)
+  }
+  t.same(names['kubernetes-empty-name.toml'], ['runners[0]'], 'GitLab\'s Kubernetes example with name = ""')
+  t.same(names['kubernetes-no-name.toml'], ['runners[0]'], 'and one with no name at all')
+  t.same(names['testdata-test-config.toml'], ['test-docker-runner', 'test-shell-runner-1', 'test-shell-runner-2'])
+  t.same((await loadConfig(join(fixtures, 'advanced-configuration-limits.toml'))).runners, [{ name: 'high-volume-runner', limit: 10 }, { name: 'balanced-runner', limit: 5 }])
+  t.same((await loadConfig(join(fixtures, 'kubernetes-empty-name.toml'))).logLevel, 'debug')
 })

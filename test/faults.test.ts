@@ -7,6 +7,9 @@ import t from 'tap'
 import { startMetricsServer } from '../lib/server/index.js'
 import { appWith, parseSamples } from './helpers.js'
 
+// One test runs a million builds in a child process: a limit with margin for a busy machine.
+t.setTimeout(120_000)
+
 t.test('a config file replaced by something unreadable on reload keeps the old config serving', async (t) => {
   const dir = t.testdir({ 'config.toml': 'metrics_server = "127.0.0.1:0"\nconcurrent = 5\n' })
   const file = join(dir, 'config.toml')

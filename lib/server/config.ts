@@ -4,9 +4,10 @@ import { parseAddress, type ListenAddress } from './address.js'
 import type { RunnerConfig } from '../tracker/build-tracker.js'
 import { readText } from './read-text.js'
 import { parseNaming, type Naming } from '../plugin/naming.js'
+import { ConfigError } from './errors.js'
 
-/** GitLab Runner's log levels, and the pino level each becomes. */
-const LOG_LEVELS = { debug: 'debug', info: 'info', warn: 'warn', warning: 'warn', error: 'error', fatal: 'fatal', panic: 'fatal' } as const
+/** GitLab Runner's log levels (logrus': any case), and the pino level each becomes. */
+const LOG_LEVELS = { trace: 'trace', debug: 'debug', info: 'info', warn: 'warn', warning: 'warn', error: 'error', fatal: 'fatal', panic: 'fatal' } as const
 export type LogLevel = typeof LOG_LEVELS[keyof typeof LOG_LEVELS]
 
 /** GitLab Runner runs one build at a time when `concurrent` is not set. */
@@ -25,13 +26,7 @@ export interface RunnerManagerConfig {
   metricsNaming?: Naming
 }
 
-/**
- * A problem a user can fix in their config. The message names the file and the key or
- * line; it never repeats a value that could be a secret.
- */
-export class ConfigError extends Error {
-  override name = 'ConfigError'
-}
+export { ConfigError }
 
 type Table = Record<string, unknown>
 
@@ -74,13 +69,13 @@ function listenAddress (table: Table): ListenAddress | undefined {
 
 function logLevel (table: Table): LogLevel {
   const level = optionalString(table, 'log_level', '') ?? 'info'
-  const mapped = LOG_LEVELS[level as keyof typeof LOG_LEVELS]
-  if (mapped === undefined) throw new ConfigError(`log_level must be one of ${Object.keys(LOG_LEVELS).join(', ')}`)
+  const mapped = LOG_LEVELS[level.toLowerCase() as keyof typeof LOG_LEVELS]
+  if (mapped === undefined) throw new ConfigError(`log_level must be one of ${Object.keys(LOG_LEVELS).join(', ')} (any case)`)
   return mapped
 }
 
 /**
- * GitLab Runner's `[[runners]]`: a name, and a `limit` where 0 means no limit. Entries that
+ * GitLab Runner's `[[runners]]`: a name (`runners[N]` when empty or missing), and a `limit` where 0 means no limit. Entries that
  * share a name share its series, so their limits add up (and one without a limit lifts it).
  */
 function runners (table: Table): RunnerConfig[] {
@@ -91,8 +86,9 @@ function runners (table: Table): RunnerConfig[] {
   entries.forEach((entry: unknown, index) => {
     const where = `runners[${index}]`
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new ConfigError(`${where} must be a table, got ${kind(entry)}`)
-    const name = optionalString(entry as Table, 'name', `${where}.`)
-    if (name === undefined || name === '') throw new ConfigError(`${where}.name is required: it is the runner label of the runner's metrics`)
+    // GitLab Runner loads runners with no name (and labels them by a token prefix); here the
+    // label is the runner's place in the file, so no part of a token ever reaches the output.
+    const name = optionalString(entry as Table, 'name', `${where}.`) || where
     const limit = optionalCount(entry as Table, 'limit', `${where} (${JSON.stringify(name)}).`) || undefined
     // GitLab Runner's request_concurrency: below 1 means 1; same-named entries add up, as their limits do.
     const requestConcurrency = Math.max(1, optionalCount(entry as Table, 'request_concurrency', `${where} (${JSON.stringify(name)}).`) ?? 1)

@@ -4,6 +4,7 @@ import type { TLSSocket } from 'node:tls'
 import { Server as NetServer, type AddressInfo, type Socket } from 'node:net'
 import { formatAddress, type ListenAddress } from './address.js'
 import type { TlsSettings } from './web-config.js'
+import { ListenError } from './errors.js'
 
 export type RequestHandler = (request: IncomingMessage, response: ServerResponse) => void
 
@@ -21,10 +22,7 @@ const SERVER_LIMITS = {
   connectionsCheckingInterval: 1000
 }
 
-/** A listen address that cannot be bound; the message says which and why. */
-export class ListenError extends Error {
-  override name = 'ListenError'
-}
+export { ListenError }
 
 const REASONS: Record<string, string> = {
   EADDRINUSE: 'the address is already in use',
@@ -32,6 +30,11 @@ const REASONS: Record<string, string> = {
   EACCES: 'permission denied (ports below 1024 need privileges)',
   ENOTFOUND: 'the host name does not resolve',
   EAI_AGAIN: 'the host name does not resolve'
+}
+
+/** Whether a listen failed because something holds the address already. */
+export function addressInUse (error: unknown): boolean {
+  return error instanceof ListenError && (error.cause as NodeJS.ErrnoException | undefined)?.code === 'EADDRINUSE'
 }
 
 /** What the TLS settings change in a secure context: certificates, versions, ciphers. */
@@ -85,7 +88,7 @@ export async function listen (address: ListenAddress, handler: RequestHandler, t
   server.keepAliveTimeout = SERVER_LIMITS.keepAliveTimeout
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
-      reject(new ListenError(`cannot listen on ${formatAddress(address)}: ${REASONS[error.code!] ?? error.message}`))
+      reject(new ListenError(`cannot listen on ${formatAddress(address)}: ${REASONS[error.code!] ?? error.message}`, { cause: error }))
     })
     server.listen({ host: address.host, port: address.port }, resolve)
   })
@@ -165,6 +168,11 @@ export class Listener {
 
   address (): AddressInfo {
     return this.server.address() as AddressInfo
+  }
+
+  /** The TLS settings in force; undefined: plain HTTP. */
+  get tls (): TlsSettings | undefined {
+    return this.#tls
   }
 
   /** New certificates (or versions, ciphers, allowed SANs) for new connections, with no restart. */

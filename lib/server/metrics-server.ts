@@ -8,7 +8,7 @@ import { ConfigLoadStats, registerConfigMetrics } from './config-metrics.js'
 import { defaultVersionInfo, type VersionInfo } from '../plugin/collectors/version.js'
 import { ConfigError, configFromObject, loadConfig, type RunnerManagerConfig } from './config.js'
 import { WebGate } from './auth-gate.js'
-import { listen, listenerKind, type Listener, type RequestHandler } from './listener.js'
+import { addressInUse, listen, listenerKind, type Listener, type RequestHandler } from './listener.js'
 import runnerMetrics from '../plugin/plugin.js'
 import { renamer, type Naming } from '../plugin/naming.js'
 import { registerStandaloneRoutes } from './standalone-routes.js'
@@ -37,6 +37,9 @@ export interface MetricsServerOptions {
   /** Metric names, overriding the config's `metrics_naming` (the CLI's `--naming`). Default `runner`. */
   naming?: Naming
 }
+
+/** Everything a (re)load applies, read and checked. */
+interface Loaded { config: RunnerManagerConfig, web: WebConfig }
 
 export type ReloadResult = { ok: true } | { ok: false, error: string }
 
@@ -88,17 +91,19 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
   const { configFile, closeGraceMs = 10_000 } = options
   if (configFile !== undefined && options.config !== undefined) throw new TypeError('startMetricsServer: give configFile or config, not both')
   const override = overrideAddress(options.metricsServer)
+  const tracker = options.tracker ?? new BuildTracker()
   /** Reads and checks everything a (re)load applies, before anything is applied. */
-  const read = async (raw = options.config): Promise<{ config: RunnerManagerConfig, web: WebConfig }> => {
+  const read = async (raw = options.config): Promise<Loaded> => {
     const config = configFile !== undefined && raw === undefined ? await loadConfig(configFile) : configFromObject(raw ?? {})
     const webFile = options.webConfigFile ?? config.webConfigFile
-    return { config, web: webFile === undefined ? NO_WEB_CONFIG : await loadWebConfig(webFile) }
+    const web = webFile === undefined ? NO_WEB_CONFIG : await loadWebConfig(webFile)
+    tracker.checkConfig(config)
+    return { config, web }
   }
   const initial = await read()
   let config = initial.config
   const gate = new WebGate()
 
-  const tracker = options.tracker ?? new BuildTracker()
   const version = { ...defaultVersionInfo(), ...options.version }
   let handler: RequestHandler | undefined
   const app = Fastify({
@@ -136,42 +141,87 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
   }
 
   /**
-   * Moves the listener to `address` with `tls`. A new address is bound before the old one
-   * closes; new certificates go into the running listener. Only a change between plain and TLS,
-   * or of the client certificate policy, at the same address has to close before it reopens (if
-   * the port is taken in that moment, the reload fails and the next one binds again).
+   * Binds `address` where our own `previous` listener holds its port: the same port on another
+   * host, or another protocol or client policy at the same address. The old listener stops
+   * accepting (its requests in flight still finish) and the new one binds at once: the gap is
+   * one bind. When that bind fails, the old address is bound again, so the server never ends
+   * up listening nowhere because of a reload.
    */
-  async function moveListener (address: ListenAddress | undefined, tls: TlsSettings | undefined): Promise<void> {
-    if (applied && server !== undefined && isCurrent(address, listeningOn, server)) {
-      if (server.kind === listenerKind(tls)) {
-        if (tls !== undefined) server.updateTls(tls)
-        return
-      }
-      // Same address, another protocol or client policy: the old listener has to free the port first.
-      const old = server
-      server = undefined
-      await old.close(closeGraceMs)
-    } else if (applied && server === undefined && address === undefined) {
-      return
+  async function replaceInPlace (previous: Listener, address: ListenAddress, tls: TlsSettings | undefined): Promise<{ next: Listener, drained: Promise<void> }> {
+    const old = { host: listeningOn?.host, port: previous.address().port }
+    server = undefined
+    const drained = previous.close(closeGraceMs)
+    try {
+      return { next: await listen(address, handler!, tls), drained }
+    } catch (error) {
+      // Only another process taking the old port within those two binds gets here; no test can time that.
+      /* c8 ignore next 5 */
+      server = await listen(old, handler!, previous.tls).catch((rebind: Error) => {
+        listeningOn = undefined
+        app.log.error(`metrics server is listening nowhere: ${rebind.message}; the next reload binds again`)
+        return undefined
+      })
+      if (server !== undefined) announce(server)
+      await drained
+      throw error
     }
-    const next = address === undefined ? undefined : await listen(address, handler!, tls)
-    const previous = server
-    server = next
-    listeningOn = address
-    announce(next)
-    if (previous !== undefined) await previous.close(closeGraceMs)
   }
 
-  async function apply (next: { config: RunnerManagerConfig, web: WebConfig }): Promise<void> {
-    await moveListener(override ?? next.config.metricsServer, next.web.tls)
-    gate.use(next.web)
-    tracker.configure(next.config)
+  /**
+   * Moves the listener to `address` with `tls`, and calls `commit` once the new listener is
+   * bound and before it can accept a connection (nothing awaits in between), so auth, TLS
+   * policy and headers already apply to its first request, and to the old one's from then on.
+   * A new address is bound before the old one closes; new certificates go into the running
+   * listener.
+   */
+  async function moveListener (address: ListenAddress | undefined, tls: TlsSettings | undefined, commit: () => void): Promise<void> {
+    const previous = server
+    const first = !applied
+    if (previous !== undefined && isCurrent(address, listeningOn, previous) && previous.kind === listenerKind(tls)) {
+      if (tls !== undefined) previous.updateTls(tls)
+      commit()
+      return
+    }
+    if (address === undefined) {
+      commit()
+      server = undefined
+      listeningOn = undefined
+      if (previous !== undefined || first) announce(undefined)
+      await previous?.close(closeGraceMs)
+      return
+    }
+    let moved: { next: Listener, drained: Promise<void> | undefined }
+    if (previous !== undefined && isCurrent(address, listeningOn, previous)) {
+      moved = await replaceInPlace(previous, address, tls)
+    } else {
+      try {
+        moved = { next: await listen(address, handler!, tls), drained: undefined }
+      } catch (error) {
+        // Only our own listener in the way (the same port, another host) is ours to move.
+        if (previous === undefined || address.port !== previous.address().port || !addressInUse(error)) throw error
+        moved = await replaceInPlace(previous, address, tls)
+      }
+    }
+    commit()
+    server = moved.next
+    listeningOn = address
+    announce(moved.next)
+    await (moved.drained ?? previous?.close(closeGraceMs))
+  }
+
+  async function apply (next: Loaded): Promise<void> {
+    await moveListener(override ?? next.config.metricsServer, next.web.tls, () => {
+      // Checked in `read`. The tracker goes first all the same: should the manager have added
+      // runners up to the cap since that check, it refuses before anything else changed.
+      tracker.configure(next.config)
+      gate.use(next.web)
+      if (options.logger === undefined) app.log.level = next.config.logLevel
+      config = next.config
+      applied = true
+      stats.success()
+    })
     const wanted = options.naming ?? next.config.metricsNaming ?? 'runner'
     if (wanted !== naming) app.log.warn(`metrics_naming = "${wanted}" takes effect at the next start; the metrics keep their "${naming}" names until then`)
-    if (options.logger === undefined) app.log.level = next.config.logLevel
-    config = next.config
-    applied = true
-    stats.success()
   }
 
   try {

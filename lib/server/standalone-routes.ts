@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { VersionInfo } from '../plugin/collectors/version.js'
 import { DEFAULT_JOBS_LIST_PATH } from '../plugin/options.js'
 
@@ -29,5 +29,8 @@ export function registerStandaloneRoutes (app: FastifyInstance, version: Require
 `
   app.get('/', async (request, reply) => reply.type('text/html; charset=utf-8').send(landing))
   app.get('/-/healthy', async (request, reply) => reply.type('text/plain; charset=utf-8').send('Healthy.\n'))
-  app.get('/-/ready', async (request, reply) => reply.type('text/plain; charset=utf-8').send('Ready.\n'))
+  const ready = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => await reply.type('text/plain; charset=utf-8').send('Ready.\n')
+  app.get('/-/ready', ready)
+  // GitLab Runner's readiness path, so probes written for it work unchanged.
+  app.get('/health/ready', ready)
 }

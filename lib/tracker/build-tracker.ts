@@ -334,12 +334,33 @@ export class BuildTracker {
    * back) but loses its limit, and its request concurrency goes back to the default.
    */
   configure (config: TrackerConfig): void {
+    const configured = this.#validate(config)
+    for (const stats of this.#runners.values()) {
+      stats.limit = undefined
+      stats.requestConcurrency = DEFAULT_REQUEST_CONCURRENCY
+    }
+    for (const { name, limit, requestConcurrency = DEFAULT_REQUEST_CONCURRENCY } of configured.values()) {
+      const stats = this.#runnerStats(name)
+      stats.limit = limit
+      stats.requestConcurrency = requestConcurrency
+    }
+    this.concurrent = config.concurrent
+  }
+
+  /** Throws what `configure(config)` would throw, and changes nothing: a reload checks before it applies. */
+  checkConfig (config: TrackerConfig): void {
+    this.#validate(config)
+  }
+
+  /** The runners by name, once every value and the runner cap have been checked. */
+  #validate (config: TrackerConfig): Map<string, RunnerConfig> {
     const { runners = [], concurrent } = config
     if (concurrent !== undefined && !isCount(concurrent)) {
       throw new InvalidConfigError(`concurrent must be a non-negative integer, got ${JSON.stringify(concurrent)}`)
     }
     if (!Array.isArray(runners)) throw new InvalidConfigError('runners must be an array of { name, limit?, requestConcurrency? }')
     const configured = new Map<string, RunnerConfig>()
+    let added = 0
     for (const runner of runners as unknown[]) {
       const { name, limit, requestConcurrency } = (runner ?? {}) as Partial<RunnerConfig>
       if (!isName(name)) throw new InvalidConfigError(`runners: every runner needs a non-empty string name, got ${JSON.stringify(name)}`)
@@ -351,17 +372,9 @@ export class BuildTracker {
       }
       if (configured.has(name)) throw new InvalidConfigError(`runners: runner "${name}" is listed twice`)
       configured.set(name, { name, limit, requestConcurrency })
+      if (!this.#runners.has(name) && this.#runners.size + ++added > this.maxRunners) throw this.#tooMany(name)
     }
-    for (const stats of this.#runners.values()) {
-      stats.limit = undefined
-      stats.requestConcurrency = DEFAULT_REQUEST_CONCURRENCY
-    }
-    for (const { name, limit, requestConcurrency = DEFAULT_REQUEST_CONCURRENCY } of configured.values()) {
-      const stats = this.#runnerStats(name)
-      stats.limit = limit
-      stats.requestConcurrency = requestConcurrency
-    }
-    this.concurrent = concurrent
+    return configured
   }
 
   /**
@@ -471,10 +484,14 @@ export class BuildTracker {
     this.#live.delete(build.id)
   }
 
+  #tooMany (name: string): Error {
+    return new TooManyRunnersError(JSON.stringify(name), this.maxRunners + 1, this.maxRunners)
+  }
+
   #runnerStats (name: string): RunnerStats {
     let stats = this.#runners.get(name)
     if (stats === undefined) {
-      if (this.#runners.size >= this.maxRunners) throw new TooManyRunnersError(JSON.stringify(name), this.maxRunners + 1, this.maxRunners)
+      if (this.#runners.size >= this.maxRunners) throw this.#tooMany(name)
       stats = new RunnerStats(this, name)
       this.#runners.set(name, stats)
     }
