@@ -203,6 +203,6 @@ t.test('GitLab Runner\'s own example configs load, unknown keys ignored, and no 
   t.same(names['kubernetes-empty-name.toml'], ['runners[0]'], 'GitLab\'s Kubernetes example with name = ""')
   t.same(names['kubernetes-no-name.toml'], ['runners[0]'], 'and one with no name at all')
   t.same(names['testdata-test-config.toml'], ['test-docker-runner', 'test-shell-runner-1', 'test-shell-runner-2'])
-  t.same((await loadConfig(join(fixtures, 'advanced-configuration-limits.toml'))).runners, [{ name: 'high-volume-runner', limit: 10 }, { name: 'balanced-runner', limit: 5 }])
+  t.same((await loadConfig(join(fixtures, 'advanced-configuration-limits.toml'))).runners, [{ name: 'high-volume-runner', limit: 10, requestConcurrency: 3 }, { name: 'balanced-runner', limit: 5, requestConcurrency: 2 }])
   t.same((await loadConfig(join(fixtures, 'kubernetes-empty-name.toml'))).logLevel, 'debug')
 })
