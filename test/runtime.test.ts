@@ -18,7 +18,7 @@ const typeLines = (body: string): string[] => body.split('\n').filter((line) => 
 
 t.test('the same families as prom-client\'s defaults, with the _total gauges renamed _all', async (t) => {
   const ours = new Registry()
-  const stop = registerRuntimeMetrics(ours)
+  const stop = registerRuntimeMetrics(ours)()
   t.teardown(stop)
   const theirs = new Registry()
   collectDefaultMetrics({ register: theirs })
@@ -28,7 +28,7 @@ t.test('the same families as prom-client\'s defaults, with the _total gauges ren
 
 t.test('the values are the process\'s own', async (t) => {
   const registry = new Registry()
-  const stop = registerRuntimeMetrics(registry)
+  const stop = registerRuntimeMetrics(registry)()
   t.teardown(stop)
   const samples = await scrapeRegistry(registry)
   const cpu = process.cpuUsage()
@@ -53,7 +53,7 @@ t.test('the values are the process\'s own', async (t) => {
 
 t.test('a handle of a known type shows up by type', async (t) => {
   const registry = new Registry()
-  const stop = registerRuntimeMetrics(registry)
+  const stop = registerRuntimeMetrics(registry)()
   t.teardown(stop)
   const timer = setTimeout(() => {}, 10_000)
   t.teardown(() => clearTimeout(timer))
@@ -63,10 +63,10 @@ t.test('a handle of a known type shows up by type', async (t) => {
 
 t.test('event-loop delay: a blocked loop shows in max and the percentiles; a period with no sample keeps the last', async (t) => {
   const registry = new Registry()
-  const stop = registerRuntimeMetrics(registry)
+  const stop = registerRuntimeMetrics(registry)()
   t.teardown(stop)
   const eventLoopOnly = new Registry()
-  t.teardown(registerEventLoopMetrics(eventLoopOnly))
+  t.teardown(registerEventLoopMetrics(eventLoopOnly)())
   await new Promise((resolve) => setTimeout(resolve, 50))
   const until = Date.now() + 300
   while (Date.now() < until) { /* block the event loop */ }
@@ -88,7 +88,7 @@ t.test('event-loop delay: a blocked loop shows in max and the percentiles; a per
 
 t.test('garbage collections are counted by kind', async (t) => {
   const registry = new Registry()
-  const stop = registerRuntimeMetrics(registry)
+  const stop = registerRuntimeMetrics(registry)()
   t.teardown(stop)
   runInNewContext('gc')()
   await new Promise((resolve) => setTimeout(resolve, 20))
@@ -99,7 +99,7 @@ t.test('garbage collections are counted by kind', async (t) => {
 
 t.test('once stopped, nothing samples the event loop or watches collections any more', async (t) => {
   const registry = new Registry()
-  const stop = registerRuntimeMetrics(registry)
+  const stop = registerRuntimeMetrics(registry)()
   await new Promise((resolve) => setTimeout(resolve, 30))
   stop()
   const before = await scrapeRegistry(registry)

@@ -9,10 +9,44 @@ export const TEXT_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE
 export const OPENMETRICS_CONTENT_TYPE = Registry.OPENMETRICS_CONTENT_TYPE
 type ContentType = typeof TEXT_CONTENT_TYPE | typeof OPENMETRICS_CONTENT_TYPE
 
-// What the Accept header is matched against: negotiator compares parameters, so a range
-// asking for OpenMetrics 0.0.1 does not match, while a bare `text/plain` does.
-const OFFERED_TYPES = ['text/plain; version=0.0.4', 'application/openmetrics-text; version=1.0.0']
 const OFFERED_ENCODINGS = ['identity', 'gzip']
+
+// The versions served of each media type; a range naming no version takes the one served.
+const SERVED: ReadonlyMap<string, { version: string, contentType: ContentType }> = new Map([
+  ['text/plain', { version: '0.0.4', contentType: TEXT_CONTENT_TYPE }],
+  ['application/openmetrics-text', { version: '1.0.0', contentType: OPENMETRICS_CONTENT_TYPE }]
+])
+
+interface MediaRange { type: string, version: string | undefined, q: number }
+
+function mediaRange (range: string): MediaRange {
+  const [type = '', ...params] = range.split(';')
+  const parsed: MediaRange = { type: type.trim().toLowerCase(), version: undefined, q: 1 }
+  for (const param of params) {
+    const [key = '', value = ''] = param.split('=', 2).map((part) => part.trim())
+    const unquoted = value.replace(/^"(.*)"$/, '$1')
+    if (key.toLowerCase() === 'version') parsed.version = unquoted
+    else if (key.toLowerCase() === 'q') parsed.q = Number(unquoted)
+  }
+  return parsed
+}
+
+/**
+ * The format for an Accept header, decided as client_golang's NegotiateIncludingOpenMetrics
+ * does: ranges by q-value, and the first whose type and version are served wins; any other
+ * parameter (Prometheus 3's `escaping=allow-utf-8`: every name here is a legacy one, valid under
+ * any escaping) is ignored. A range with q=0 (or a q that is not a number) is refused.
+ */
+function mediaType (accept: string): ContentType {
+  const ranges = accept.split(',').map(mediaRange).filter((range) => range.q > 0)
+  // Array.prototype.sort is stable: among equal q-values the header's order stands.
+  ranges.sort((a, b) => b.q - a.q)
+  for (const range of ranges) {
+    const served = SERVED.get(range.type)
+    if (served !== undefined && (range.version === undefined || range.version === served.version)) return served.contentType
+  }
+  return TEXT_CONTENT_TYPE
+}
 
 export interface Negotiated {
   contentType: ContentType
@@ -24,10 +58,9 @@ export interface Negotiated {
  * Like Prometheus' own handler, a request that accepts neither format still gets text.
  */
 export function negotiate (headers: { accept?: string | undefined, 'accept-encoding'?: string | undefined }): Negotiated {
-  const negotiator = new Negotiator({ headers: { accept: headers.accept ?? '*/*', 'accept-encoding': headers['accept-encoding'] ?? 'identity' } })
-  const type = negotiator.mediaType(OFFERED_TYPES)
+  const negotiator = new Negotiator({ headers: { 'accept-encoding': headers['accept-encoding'] ?? 'identity' } })
   return {
-    contentType: type === OFFERED_TYPES[1] ? OPENMETRICS_CONTENT_TYPE : TEXT_CONTENT_TYPE,
+    contentType: mediaType(headers.accept ?? '*/*'),
     gzip: negotiator.encoding(OFFERED_ENCODINGS) === 'gzip'
   }
 }

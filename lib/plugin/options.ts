@@ -60,9 +60,10 @@ function path (option: string, value: unknown): string {
   return value
 }
 
-function wholeNumber (option: string, value: unknown, fallback: number, min: number): number {
+function wholeNumber (option: string, value: unknown, fallback: number, min: number, max?: number): number {
   if (value === undefined) return fallback
-  if (!Number.isInteger(value) || (value as number) < min) throw new OptionError(option, `must be an integer of at least ${min}, got ${JSON.stringify(value)}`)
+  const range = max === undefined ? `of at least ${min}` : `from ${min} to ${max}`
+  if (!Number.isInteger(value) || (value as number) < min || (value as number) > (max ?? Infinity)) throw new OptionError(option, `must be an integer ${range}, got ${JSON.stringify(value)}`)
   return value as number
 }
 
@@ -107,7 +108,8 @@ export function resolveOptions (options: RunnerMetricsOptions = {}): ResolvedOpt
     version: versionInfo(options.version),
     tracker: tracker(options),
     jobsList: jobsList === false ? false : jobsList === true ? DEFAULT_JOBS_LIST_PATH : path('jobsList', jobsList),
-    scrapeTimeout: wholeNumber('scrapeTimeout', options.scrapeTimeout, 5000, 1),
+    // Node's timers wait at most 2^31 - 1 ms; a longer one fires at once, which would time out every scrape.
+    scrapeTimeout: wholeNumber('scrapeTimeout', options.scrapeTimeout, 5000, 1, 2 ** 31 - 1),
     maxScrapesInFlight: wholeNumber('maxScrapesInFlight', options.maxScrapesInFlight, 0, 0)
   }
 }

@@ -6,6 +6,7 @@ import type { BuildTracker } from '../tracker/build-tracker.js'
 import { registerBuildsMetric } from './collectors/builds.js'
 import { registerLifecycleMetrics } from './collectors/lifecycle.js'
 import { registerRuntimeMetrics } from './collectors/runtime.js'
+import type { Sampler } from './collectors/scrape-time-metric.js'
 import { ScrapeStats, registerScrapeMetrics } from './collectors/scrapes.js'
 import { registerVersionMetric } from './collectors/version.js'
 import { JOBS_LIST_VERSION, jobsListJson, jobsListText } from './jobs-list.js'
@@ -23,15 +24,15 @@ declare module 'fastify' {
 
 const OTHER_METHODS = ['DELETE', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const
 
-/** Registers every metric; returns what stops the runtime metrics' timer and observer. */
-function registerMetrics (registry: Registry, tracker: BuildTracker, options: ReturnType<typeof resolveOptions>, stats: ScrapeStats): () => void {
+/** Registers every metric; returns what starts the runtime metrics' sampler and observer. */
+function registerMetrics (registry: Registry, tracker: BuildTracker, options: ReturnType<typeof resolveOptions>, stats: ScrapeStats): Sampler {
   const before = new Set(registry.getMetricsAsArray().map((metric) => metric.name))
   try {
     registerBuildsMetric(registry, tracker)
     registerLifecycleMetrics(registry, tracker)
     registerVersionMetric(registry, options.version)
     registerScrapeMetrics(registry, stats)
-    return options.defaultMetrics ? registerRuntimeMetrics(registry) : () => {}
+    return options.defaultMetrics ? registerRuntimeMetrics(registry) : () => () => {}
   } catch (error) {
     // All or nothing: a refused registration leaves the registry as it found it.
     for (const { name } of registry.getMetricsAsArray()) if (!before.has(name)) registry.removeSingleMetric(name)
@@ -55,13 +56,18 @@ const runnerMetrics: FastifyPluginAsync<RunnerMetricsOptions> = async (app, rawO
   const registry = options.registry ?? new Registry()
   const tracker = options.tracker
   const stats = new ScrapeStats()
-  const stopRuntimeMetrics = registerMetrics(registry, tracker, options, stats)
+  const startRuntimeMetrics = registerMetrics(registry, tracker, options, stats)
+  // Started once the whole app is ready, so that a registration refused anywhere leaves nothing running.
+  let stopRuntimeMetrics = (): void => {}
+  app.addHook('onReady', async () => { stopRuntimeMetrics = startRuntimeMetrics() })
   app.addHook('onClose', async () => stopRuntimeMetrics())
   app.decorate('runnerRegistry', registry)
   app.decorate('builds', tracker)
 
   if (options.endpoint !== false) {
-    const scrape = createScraper(registry, stats, options, app.log)
+    const { scrape, abandon } = createScraper(registry, stats, options, app.log)
+    // Before the server waits for its requests to finish: a hung scrape must not hold the close.
+    app.addHook('preClose', async () => abandon())
     app.route({
       method: ['GET', 'HEAD'],
       url: options.endpoint,

@@ -1,6 +1,6 @@
 import { createHistogram } from 'node:perf_hooks'
 import type { Registry } from 'prom-client'
-import { oncePerScrape, registerFamily } from './scrape-time-metric.js'
+import { oncePerScrape, registerFamily, type Sampler } from './scrape-time-metric.js'
 
 const SAMPLE_EVERY_MS = 10
 
@@ -9,9 +9,9 @@ const SAMPLE_EVERY_MS = 10
  * monitorEventLoopDelay keeps a histogram so fine that reading five statistics from it costs
  * a quarter of a millisecond per scrape; this one (microseconds, two significant figures)
  * costs a few microseconds. The statistics cover the time since the last scrape, as before.
- * Returns the function that stops the timer.
+ * Returns what starts the timer (and returns what stops it).
  */
-export function registerEventLoopMetrics (registry: Registry): () => void {
+export function registerEventLoopMetrics (registry: Registry): Sampler {
   const delays = createHistogram({ lowest: 1, highest: 100_000_000, figures: 2 })
   let latest = 0
   // All statistics are read at once, once per scrape, and the next period starts: every family of
@@ -39,14 +39,14 @@ export function registerEventLoopMetrics (registry: Registry): () => void {
   for (const [statistic, help] of statistics) {
     registerFamily(registry, { name: `nodejs_eventloop_lag_${statistic}_seconds`, help, type: 'gauge', read: () => [{ labels: {}, value: current()[statistic] }] })
   }
-  // Started once the families are registered: a registry that refuses them leaves no timer behind.
-  let expected = performance.now() + SAMPLE_EVERY_MS
-  const timer = setInterval(() => {
-    const now = performance.now()
-    latest = Math.max(0, now - expected) / 1000
-    delays.record(Math.max(1, Math.round(latest * 1e6)))
-    expected = now + SAMPLE_EVERY_MS
-  }, SAMPLE_EVERY_MS).unref()
-
-  return () => clearInterval(timer)
+  return () => {
+    let expected = performance.now() + SAMPLE_EVERY_MS
+    const timer = setInterval(() => {
+      const now = performance.now()
+      latest = Math.max(0, now - expected) / 1000
+      delays.record(Math.max(1, Math.round(latest * 1e6)))
+      expected = now + SAMPLE_EVERY_MS
+    }, SAMPLE_EVERY_MS).unref()
+    return () => clearInterval(timer)
+  }
 }

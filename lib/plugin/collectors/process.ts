@@ -13,6 +13,19 @@ function gauge (value: number | undefined): Sample[] {
   return value === undefined ? [] : [{ labels: {}, value }]
 }
 
+/**
+ * The value, or none when it cannot be read now: Node reads resident memory from /proc, which
+ * fails with EMFILE exactly when every descriptor is in use. A scrape then leaves it out, as
+ * prom-client does, and still answers.
+ */
+function readable (read: () => number): number | undefined {
+  try {
+    return read()
+  } catch {
+    return undefined
+  }
+}
+
 async function procText (file: string): Promise<string> {
   return await readFile(file, 'utf8').catch(() => '')
 }
@@ -32,7 +45,7 @@ export function registerProcessMetrics (registry: Registry): void {
   registerFamily(registry, { name: 'process_cpu_system_seconds_total', help: 'Total system CPU time spent in seconds.', type: 'counter', read: cpuSeconds((usage) => usage.system) })
   registerFamily(registry, { name: 'process_cpu_seconds_total', help: 'Total user and system CPU time spent in seconds.', type: 'counter', read: cpuSeconds((usage) => usage.user + usage.system) })
   registerFamily(registry, { name: 'process_start_time_seconds', help: 'Start time of the process since unix epoch in seconds.', type: 'gauge', read: () => [{ labels: {}, value: startTime }] })
-  registerFamily(registry, { name: 'process_resident_memory_bytes', help: 'Resident memory size in bytes.', type: 'gauge', read: () => [{ labels: {}, value: process.memoryUsage.rss() }] })
+  registerFamily(registry, { name: 'process_resident_memory_bytes', help: 'Resident memory size in bytes.', type: 'gauge', read: () => gauge(readable(() => process.memoryUsage.rss())) })
   registerFamily(registry, {
     name: 'process_virtual_memory_bytes',
     help: 'Virtual memory size in bytes.',

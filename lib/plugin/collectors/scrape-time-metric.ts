@@ -9,6 +9,13 @@ export interface Sample {
   metricName?: string
 }
 
+/**
+ * Starts what a collector keeps running between scrapes (a timer, an observer) and returns
+ * what stops it. Registration hands one back instead of starting it, so that a registration
+ * refused halfway leaves nothing running.
+ */
+export type Sampler = () => () => void
+
 export interface MetricFamily {
   name: string
   help: string
