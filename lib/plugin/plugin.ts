@@ -32,7 +32,7 @@ function registerMetrics (registry: Registry, tracker: BuildTracker, options: Re
     registerLifecycleMetrics(registry, tracker)
     registerVersionMetric(registry, options.version)
     registerScrapeMetrics(registry, stats)
-    return options.defaultMetrics ? registerRuntimeMetrics(registry) : () => () => {}
+    return options.defaultMetrics ? registerRuntimeMetrics(registry, options) : () => () => {}
   } catch (error) {
     // All or nothing: a refused registration leaves the registry as it found it.
     for (const { name } of registry.getMetricsAsArray()) if (!before.has(name)) registry.removeSingleMetric(name)

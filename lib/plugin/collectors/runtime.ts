@@ -13,10 +13,10 @@ import type { Sampler } from './scrape-time-metric.js'
  * for good) and cost most of a scrape. Returns what starts the event-loop sampler and the GC
  * observer, and returns what stops them: nothing runs until the caller's registration succeeded.
  */
-export function registerRuntimeMetrics (registry: Registry): Sampler {
+export function registerRuntimeMetrics (registry: Registry, options: { eventLoopResolution?: number } = {}): Sampler {
   registerProcessMetrics(registry)
   registerNodejsMetrics(registry)
-  const samplers = [registerEventLoopMetrics(registry), registerGcMetrics(registry)]
+  const samplers = [registerEventLoopMetrics(registry, options.eventLoopResolution), registerGcMetrics(registry)]
   return () => {
     const stops = samplers.map((start) => start())
     return () => { for (const stop of stops) stop() }
