@@ -2,6 +2,7 @@ import { promisify } from 'node:util'
 import { gzip as gzipCallback } from 'node:zlib'
 import Negotiator from 'negotiator'
 import { Registry, type Metric } from 'prom-client'
+import { ScrapeTimeMetric } from './collectors/scrape-time-metric.js'
 
 const gzip = promisify(gzipCallback)
 
@@ -94,14 +95,36 @@ function viewFor (metric: RegisteredMetric, contentType: ContentType): Metric {
   return view as unknown as Metric
 }
 
-/** Renders every metric of `registry` in `contentType` without changing the registry. */
+/** What prom-client's Registry has but its typings leave out. */
+interface RegistryInternals {
+  _defaultLabels: Record<string, string | number>
+  getMetricsAsString: (metric: Metric) => Promise<string>
+}
+
+/**
+ * Renders every metric of `registry` in `contentType`, in registration order, without changing
+ * the registry, as prom-client's `registry.metrics()` would. This package's families write their
+ * own text (text-format.ts); any other metric (a user's) is written by prom-client: by the
+ * registry itself in text, by a throwaway registry of views otherwise.
+ */
 export async function render (registry: Registry, contentType: ContentType): Promise<string> {
-  if (contentType === TEXT_CONTENT_TYPE && registry.contentType === TEXT_CONTENT_TYPE) return await registry.metrics()
-  const target = new RegistryOf(contentType)
-  // prom-client keeps default labels in a field with no getter; the view must carry them too.
-  target.setDefaultLabels((registry as unknown as { _defaultLabels: object })._defaultLabels)
-  for (const metric of registry.getMetricsAsArray()) target.registerMetric(viewFor(metric as unknown as RegisteredMetric, contentType))
-  return await target.metrics()
+  const openMetrics = contentType === OPENMETRICS_CONTENT_TYPE
+  // prom-client keeps default labels in a field with no getter.
+  const defaults = (registry as unknown as RegistryInternals)._defaultLabels
+  const defaultLabels = Object.keys(defaults).length > 0 ? defaults : undefined
+  let writer: RegistryInternals | undefined
+  const foreign = async (metric: Metric): Promise<string> => {
+    if (!openMetrics && registry.contentType === TEXT_CONTENT_TYPE) return await (registry as unknown as RegistryInternals).getMetricsAsString(metric)
+    if (writer === undefined) {
+      writer = new RegistryOf(contentType) as unknown as RegistryInternals
+      ;(writer as unknown as Registry).setDefaultLabels(defaults)
+    }
+    return await writer.getMetricsAsString(viewFor(metric as unknown as RegisteredMetric, contentType))
+  }
+  const metrics: unknown[] = registry.getMetricsAsArray()
+  const families = await Promise.all(metrics.map(async (metric) =>
+    metric instanceof ScrapeTimeMetric ? await metric.exposition(openMetrics, defaultLabels) : await foreign(metric as Metric)))
+  return openMetrics ? `${families.join('\n')}\n# EOF\n` : `${families.join('\n\n')}\n`
 }
 
 /** The body as it goes on the wire. */
