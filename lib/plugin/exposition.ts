@@ -59,12 +59,17 @@ export interface Negotiated {
  * Like Prometheus' own handler, a request that accepts neither format still gets text.
  */
 export function negotiate (headers: { accept?: string | undefined, 'accept-encoding'?: string | undefined }): Negotiated {
-  const negotiator = new Negotiator({ headers: { 'accept-encoding': headers['accept-encoding'] ?? 'identity' } })
-  return {
-    contentType: mediaType(headers.accept ?? '*/*'),
-    gzip: negotiator.encoding(OFFERED_ENCODINGS) === 'gzip'
+  const accept = headers.accept ?? '*/*'
+  const acceptEncoding = headers['accept-encoding'] ?? 'identity'
+  // A scraper sends the same headers every time: the last answer is kept.
+  if (accept !== last.accept || acceptEncoding !== last.acceptEncoding) {
+    const negotiator = new Negotiator({ headers: { 'accept-encoding': acceptEncoding } })
+    last = { accept, acceptEncoding, negotiated: { contentType: mediaType(accept), gzip: negotiator.encoding(OFFERED_ENCODINGS) === 'gzip' } }
   }
+  return last.negotiated
 }
+
+let last = { accept: '*/*', acceptEncoding: 'identity', negotiated: { contentType: TEXT_CONTENT_TYPE as ContentType, gzip: false } }
 
 interface Gathered { name: string, type: string }
 
@@ -122,12 +127,13 @@ export async function render (registry: Registry, contentType: ContentType): Pro
     return await writer.getMetricsAsString(viewFor(metric as unknown as RegisteredMetric, contentType))
   }
   const metrics: unknown[] = registry.getMetricsAsArray()
-  const families = await Promise.all(metrics.map(async (metric) =>
-    metric instanceof ScrapeTimeMetric ? await metric.exposition(openMetrics, defaultLabels) : await foreign(metric as Metric)))
+  const texts = metrics.map((metric) => metric instanceof ScrapeTimeMetric ? metric.exposition(openMetrics, defaultLabels) : foreign(metric as Metric))
+  // Most families are written at once; waiting only when one is not saves a promise per family.
+  const families = texts.every((text) => typeof text === 'string') ? texts : await Promise.all(texts)
   return openMetrics ? `${families.join('\n')}\n# EOF\n` : `${families.join('\n\n')}\n`
 }
 
 /** The body as it goes on the wire. */
 export async function encode (body: string, useGzip: boolean): Promise<Buffer | string> {
-  return useGzip ? await gzip(body) : body
+  return useGzip ? await gzip(body) : Buffer.from(body)
 }

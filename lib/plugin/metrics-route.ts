@@ -2,7 +2,7 @@ import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { Registry } from 'prom-client'
 import type { ScrapeCode, ScrapeStats } from './collectors/scrapes.js'
 import { Coalescer } from './coalescer.js'
-import { encode, negotiate, render, type Negotiated } from './exposition.js'
+import { OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, encode, negotiate, render, type Negotiated } from './exposition.js'
 
 export interface ScrapeLimits {
   scrapeTimeout: number
@@ -53,6 +53,13 @@ export interface ScrapeResult {
   body: string | Buffer
 }
 
+const VARY = 'Accept, Accept-Encoding'
+/** The headers of a 200, built once for each format and encoding, by `${contentType} ${gzip}`. */
+const OK_HEADERS = new Map<string, Record<string, string>>(([TEXT_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE] as const).flatMap((contentType) => [
+  [`${contentType} false`, { 'content-type': contentType, vary: VARY }],
+  [`${contentType} true`, { 'content-type': contentType, vary: VARY, 'content-encoding': 'gzip' }]
+]))
+
 export interface Scraper {
   scrape: (headers: FastifyRequest['headers']) => Promise<ScrapeResult>
   /** Answers every scrape still waiting with 503 now, so that none holds the server's close. */
@@ -87,8 +94,7 @@ export function createScraper (registry: Registry, stats: ScrapeStats, limits: S
     let result: ScrapeResult
     try {
       const body = await waits.wait(bodies.run(key, async () => await collect(contentType, gzip)), limits.scrapeTimeout)
-      const encoding: Record<string, string> = gzip ? { 'content-encoding': 'gzip' } : {}
-      result = { status: 200, headers: { 'content-type': contentType, vary: 'Accept, Accept-Encoding', ...encoding }, body }
+      result = { status: 200, headers: OK_HEADERS.get(key)!, body }
     } catch (error) {
       if (error instanceof ScrapeTimeout) {
         // A hung collection is shared no further: the next scrape tries afresh.

@@ -26,10 +26,22 @@ export class FamilyText {
     let text = openMetrics ? this.#head.openMetrics : this.#head.text
     for (const sample of samples) {
       const name = counter ? `${sample.metricName ?? base}_total` : sample.metricName ?? base
-      text += `\n${name}${labelText(sample.labels, defaultLabels)} ${valueText(sample.value)}`
+      text += `\n${name}${defaultLabels === undefined ? (prebuilt.get(sample.labels) ?? labelText(sample.labels, undefined)) : labelText(sample.labels, defaultLabels)} ${valueText(sample.value)}`
     }
     return text
   }
+}
+
+// The `{...}` text of label objects that come back unchanged at every scrape, built once.
+const prebuilt = new WeakMap<object, string>()
+
+/**
+ * Marks `labels` as coming back, unchanged, at every scrape: its text is built now, once, and
+ * reused for as long as the object lives. (The text of any other labels object is built anew.)
+ */
+export function reusedLabels<T extends Sample['labels']> (labels: T): T {
+  prebuilt.set(labels, labelText(labels, undefined))
+  return labels
 }
 
 function escape (text: string): string {

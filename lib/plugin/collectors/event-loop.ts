@@ -16,13 +16,6 @@ const STATISTICS = [
 ] as const
 type Period = Record<typeof STATISTICS[number][0], number>
 
-/** How long a callback queued now waits for its turn: prom-client's nodejs_eventloop_lag_seconds. */
-async function lagNow (): Promise<number> {
-  const start = performance.now()
-  await new Promise((resolve) => setImmediate(resolve))
-  return (performance.now() - start) / 1000
-}
-
 /**
  * nodejs_eventloop_lag_* under prom-client's names, from Node's monitorEventLoopDelay: a libuv
  * timer in C++ every `resolution` ms, no JavaScript timer. Every wake-up of an idle process costs
@@ -53,7 +46,18 @@ export function registerEventLoopMetrics (registry: Registry, resolution = DEFAU
     return period
   })
 
-  registerFamily(registry, { name: 'nodejs_eventloop_lag_seconds', help: 'Lag of event loop in seconds.', type: 'gauge', read: async () => [{ labels: {}, value: await lagNow() }] })
+  // As prom-client: how long a callback queued at a scrape waited for its turn, reported at the next.
+  let lag = 0
+  registerFamily(registry, {
+    name: 'nodejs_eventloop_lag_seconds',
+    help: 'Lag of event loop in seconds.',
+    type: 'gauge',
+    read: () => {
+      const start = performance.now()
+      setImmediate(() => { lag = (performance.now() - start) / 1000 })
+      return [{ labels: {}, value: lag }]
+    }
+  })
   for (const [statistic, help] of STATISTICS) {
     registerFamily(registry, { name: `nodejs_eventloop_lag_${statistic}_seconds`, help, type: 'gauge', read: () => [{ labels: {}, value: current()[statistic] }] })
   }
