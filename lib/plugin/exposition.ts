@@ -1,5 +1,5 @@
 import { promisify } from 'node:util'
-import { gzip as gzipCallback } from 'node:zlib'
+import { gzip as gzipCallback, gzipSync } from 'node:zlib'
 import Negotiator from 'negotiator'
 import { Registry, type Metric } from 'prom-client'
 import { ScrapeTimeMetric } from './collectors/scrape-time-metric.js'
@@ -133,7 +133,13 @@ export async function render (registry: Registry, contentType: ContentType): Pro
   return openMetrics ? `${families.join('\n')}\n# EOF\n` : `${families.join('\n\n')}\n`
 }
 
+// Up to this size, gzip on the event loop costs less (tens of µs for the default output) than
+// handing the work to the thread pool and back (about 0.2 ms of CPU); above it, a synchronous
+// gzip would hold the event loop for milliseconds, so the thread pool does it.
+const SYNC_GZIP_LIMIT = 64 * 1024
+
 /** The body as it goes on the wire. */
 export async function encode (body: string, useGzip: boolean): Promise<Buffer | string> {
-  return useGzip ? await gzip(body) : Buffer.from(body)
+  if (!useGzip) return Buffer.from(body)
+  return body.length <= SYNC_GZIP_LIMIT ? gzipSync(body) : await gzip(body)
 }
