@@ -125,10 +125,16 @@ function serverCpu (child) {
 }
 
 /** One autocannon round; latencies come from every 2xx response, at microsecond resolution. */
-async function cannon (port, connections, durationSec) {
+// What Prometheus 3 sends by default: its Accept header, and gzip.
+const PROMETHEUS_REQUEST = {
+  accept: 'application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2',
+  'accept-encoding': 'gzip'
+}
+
+async function cannon (port, connections, durationSec, headers = {}) {
   const latencies = []
   let failed = 0
-  const instance = autocannon({ url: `http://127.0.0.1:${port}/metrics`, connections, duration: durationSec, pipelining: 1 })
+  const instance = autocannon({ url: `http://127.0.0.1:${port}/metrics`, connections, duration: durationSec, pipelining: 1, headers })
   instance.on('response', (client, statusCode, bytes, responseTime) => {
     if (statusCode >= 200 && statusCode < 300) latencies.push(responseTime)
     else failed++
@@ -185,6 +191,14 @@ async function measureThroughput () {
         }
       }
     }
+    // (a) as Prometheus 3 scrapes it (OpenMetrics, gzip), one connection; alternating with the others' rounds above.
+    const prometheusCpu = []
+    for (let round = 1; round <= CONFIG.rounds; round++) {
+      const cpuBefore = await serverCpu(servers.plugin.child)
+      const result = await cannon(servers.plugin.port, 1, CONFIG.durationSec, PROMETHEUS_REQUEST)
+      prometheusCpu.push((await serverCpu(servers.plugin.child) - cpuBefore) / result.responses)
+      log(`scrape throughput: Prometheus 3's request, 1 conn, round ${round}/${CONFIG.rounds}, (a): ${prometheusCpu.at(-1).toFixed(0)} µs per scrape`)
+    }
     const summary = {}
     for (const connections of CONNECTIONS) {
       summary[connections] = {}
@@ -200,7 +214,7 @@ async function measureThroughput () {
       }
     }
     const bodies = Object.fromEntries(order.map((server) => [server.key, server.body]))
-    return { summary, bodies }
+    return { summary, bodies, prometheusCpu: median(prometheusCpu) }
   } finally {
     for (const server of Object.values(servers)) server.child.kill()
   }
@@ -289,7 +303,7 @@ const verdict = (ok, detail) => `${ok ? 'PASS' : 'FAIL'} (${detail})`
 function buildTable ({ throughput, hotPath, scrapeCost, memory, eventLoop, idle }) {
   const rows = []
   const row = (figure, ours, fm = '—', pc = '—', ceiling = '—', target = '', result = '') => rows.push([figure, ours, fm, pc, ceiling, target, result])
-  const { summary, bodies } = throughput
+  const { summary, bodies, prometheusCpu } = throughput
 
   row('`/metrics` body: bytes / series', `${fmtInt(bodies.plugin.bytes)} / ${bodies.plugin.series}`, `${fmtInt(bodies.fastifyMetrics.bytes)} / ${bodies.fastifyMetrics.series}`, `${fmtInt(bodies.promClient.bytes)} / ${bodies.promClient.series}`, `${fmtInt(bodies.ceiling.bytes)} / —`)
   for (const connections of CONNECTIONS) {
@@ -307,6 +321,8 @@ function buildTable ({ throughput, hotPath, scrapeCost, memory, eventLoop, idle 
     row(`1. latency p99, ms, ${connections} conn`, fmtMs(a.p99), ...cells('p99', fmtMs))
     row(`1. server CPU per scrape, µs, ${connections} conn`, fmtInt(a.cpuPerRequest), ...cells('cpuPerRequest', fmtInt))
   }
+
+  row('1. server CPU per scrape, µs, Prometheus 3\'s request (OpenMetrics, gzip), 1 conn', fmtInt(prometheusCpu), '—', '—', '—', '<= 700 µs', verdict(prometheusCpu <= 700, `${fmtInt(prometheusCpu)} µs`))
 
   const hot = hotPath.tracker / hotPath.promClient
   row('2. build cycles/s (start, 4 setStage, finish)', fmtInt(hotPath.tracker), '—', withRatio(hotPath.promClient, hotPath.tracker, fmtInt), '—', '>= 2x (c)', verdict(hot >= 2, fmtRatio(hot)))
@@ -377,7 +393,7 @@ async function main () {
     '  row 5: by a plain Fastify route). In rows 2-4 and the large output of row 5, the same build bookkeeping done the usual way: a Map of',
     '  live builds, a labeled Gauge runner_builds{runner,state,stage}, Counters started{runner}, finished{runner,state},',
     '  failures{runner,failure_reason} and a Histogram duration{runner}, updated on every event (rows 3 and 5 add default metrics).',
-    'Row 1: autocannon with no Accept-Encoding (identity, as every target); latency percentiles from every response at µs resolution;',
+    'Row 1: autocannon with no Accept-Encoding (identity, as every target), except the row of Prometheus 3\'s request (its Accept header and gzip, (a) only); latency percentiles from every response at µs resolution;',
     '  server CPU = user+system time of the server process over a round ÷ responses; medians of rounds.',
     'Row 3: plugin with default metrics, 10 runners, builds spread over pending and 5 stages; the three states are instances side by side',
     '  in one process, scraped in turn; series: this project / prom-client.',
