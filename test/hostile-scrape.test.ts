@@ -1,10 +1,12 @@
 import { spawn } from 'node:child_process'
+import { connect, type Socket } from 'node:net'
 import { createHook } from 'node:async_hooks'
 import { fileURLToPath } from 'node:url'
 import Fastify from 'fastify'
 import { Counter, Histogram, Registry } from 'prom-client'
 import t, { type Test } from 'tap'
 import runnerMetrics from '../lib/index.js'
+import { registerFamily } from '../lib/plugin/collectors/scrape-time-metric.js'
 import { negotiate } from '../lib/plugin/exposition.js'
 import { resolveOptions } from '../lib/plugin/options.js'
 import { appWith, until } from './helpers.js'
@@ -149,4 +151,33 @@ t.test('a GC entry of a kind V8 may add later is skipped', async (t) => {
   const body = await registry.metrics()
   t.match(body, /^nodejs_gc_duration_seconds_count\{kind="major"\} 1$/m, 'the known kind beside it is counted')
   t.notMatch(body, /kind="(?!major|minor|incremental|weakcb)/, 'no series for the unknown kind')
+})
+
+t.test('scrapes arriving together over the network share one collection, though every collector is synchronous', { timeout: 30_000 }, async (t) => {
+  const app = await appWith()
+  t.teardown(() => app.close())
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const { port } = app.server.address() as { port: number }
+  let collections = 0
+  registerFamily(app.runnerRegistry, { name: 'counted', help: 'Collections.', type: 'gauge', read: () => { collections++; return [] } })
+  const sockets = await Promise.all(Array.from({ length: 20 }, async () => await new Promise<Socket>((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => resolve(socket)).on('error', reject)
+  })))
+  t.teardown(() => { for (const socket of sockets) socket.destroy() })
+  // The server has accepted all twenty.
+  const accepted = async (): Promise<number> => await new Promise((resolve) => app.server.getConnections((error, count) => resolve(error === null ? count : 0)))
+  while (await accepted() < 20) await new Promise((resolve) => setImmediate(resolve))
+  const answered = sockets.map(async (socket) => await new Promise<string>((resolve) => {
+    let text = ''
+    socket.setEncoding('latin1').on('data', (chunk: string) => {
+      text += chunk
+      if (text.includes('# HELP runner_version_info')) resolve(text.split(' ', 2)[1]!)
+    })
+  }))
+  for (const socket of sockets) socket.write('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n')
+  // All twenty requests are in the server's socket buffers before its event loop looks at any.
+  const until = Date.now() + 100
+  while (Date.now() < until) { /* hold the event loop */ }
+  t.same(await Promise.all(answered), Array(20).fill('200'))
+  t.equal(collections, 1, 'twenty scrapes read in one turn, one collection')
 })

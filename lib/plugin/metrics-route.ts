@@ -77,6 +77,9 @@ export function createScraper (registry: Registry, stats: ScrapeStats, limits: S
   /** One collection and encoding for all the scrapes that want the same body at the same time. */
   const collect = async (contentType: Negotiated['contentType'], gzip: boolean): Promise<string | Buffer> => {
     try {
+      // Rendering is synchronous, so scrapes read from the network in one turn of the event loop
+      // would each render in turn; starting at the turn's check phase lets them all share one.
+      await new Promise((resolve) => setImmediate(resolve))
       return await encode(await render(registry, contentType), gzip)
     } catch (error) {
       log.error({ err: error }, `metrics scrape failed: ${firstLine(error)}`)
