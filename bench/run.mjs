@@ -26,8 +26,8 @@ for (const arg of args) {
 const QUICK = args.includes('--quick')
 
 const CONFIG = QUICK
-  ? { warmupSec: 1, durationSec: 1, rounds: 2, hotChildren: 1, hotWarmupMs: 300, hotRunMs: 200, hotRuns: 3, scrapeIterations: 200, eventLoopScrapes: 100 }
-  : { warmupSec: 2, durationSec: 5, rounds: 4, hotChildren: 2, hotWarmupMs: 1000, hotRunMs: 400, hotRuns: 5, scrapeIterations: 1000, eventLoopScrapes: 300 }
+  ? { warmupSec: 1, durationSec: 1, rounds: 2, hotChildren: 1, hotWarmupMs: 300, hotRunMs: 200, hotRuns: 3, scrapeIterations: 200, eventLoopScrapes: 100, idleSec: 2, idleRounds: 2 }
+  : { warmupSec: 2, durationSec: 5, rounds: 4, hotChildren: 2, hotWarmupMs: 1000, hotRunMs: 400, hotRuns: 5, scrapeIterations: 1000, eventLoopScrapes: 300, idleSec: 5, idleRounds: 5 }
 const LIVE_BUILDS = 50_000
 const CONNECTIONS = [1, 10]
 
@@ -125,10 +125,16 @@ function serverCpu (child) {
 }
 
 /** One autocannon round; latencies come from every 2xx response, at microsecond resolution. */
-async function cannon (port, connections, durationSec) {
+// What Prometheus 3 sends by default: its Accept header, and gzip.
+const PROMETHEUS_REQUEST = {
+  accept: 'application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2',
+  'accept-encoding': 'gzip'
+}
+
+async function cannon (port, connections, durationSec, headers = {}) {
   const latencies = []
   let failed = 0
-  const instance = autocannon({ url: `http://127.0.0.1:${port}/metrics`, connections, duration: durationSec, pipelining: 1 })
+  const instance = autocannon({ url: `http://127.0.0.1:${port}/metrics`, connections, duration: durationSec, pipelining: 1, headers })
   instance.on('response', (client, statusCode, bytes, responseTime) => {
     if (statusCode >= 200 && statusCode < 300) latencies.push(responseTime)
     else failed++
@@ -185,6 +191,14 @@ async function measureThroughput () {
         }
       }
     }
+    // (a) as Prometheus 3 scrapes it (OpenMetrics, gzip), one connection; alternating with the others' rounds above.
+    const prometheusCpu = []
+    for (let round = 1; round <= CONFIG.rounds; round++) {
+      const cpuBefore = await serverCpu(servers.plugin.child)
+      const result = await cannon(servers.plugin.port, 1, CONFIG.durationSec, PROMETHEUS_REQUEST)
+      prometheusCpu.push((await serverCpu(servers.plugin.child) - cpuBefore) / result.responses)
+      log(`scrape throughput: Prometheus 3's request, 1 conn, round ${round}/${CONFIG.rounds}, (a): ${prometheusCpu.at(-1).toFixed(0)} µs per scrape`)
+    }
     const summary = {}
     for (const connections of CONNECTIONS) {
       summary[connections] = {}
@@ -200,7 +214,7 @@ async function measureThroughput () {
       }
     }
     const bodies = Object.fromEntries(order.map((server) => [server.key, server.body]))
-    return { summary, bodies }
+    return { summary, bodies, prometheusCpu: median(prometheusCpu) }
   } finally {
     for (const server of Object.values(servers)) server.child.kill()
   }
@@ -248,6 +262,35 @@ async function measureEventLoop () {
   return results
 }
 
+/**
+ * 6. What an idle app pays for its metrics: each server, scraped once and then left alone, its
+ * CPU time over a quiet window, side by side in the same windows; the app alone is the base.
+ */
+async function measureIdle () {
+  const idleServers = [...SERVERS.slice(0, 3), { key: 'bare', script: 'servers/bare.mjs', label: 'Fastify alone' }]
+  const started = []
+  try {
+    for (const server of idleServers) {
+      const { child, message } = await forkChild(server.script, { keep: true, until: 'ready' })
+      started.push({ ...server, child })
+      await (await fetch(`http://127.0.0.1:${message.port}/metrics`)).text()
+    }
+    const perSecond = Object.fromEntries(idleServers.map((server) => [server.key, []]))
+    for (let round = 1; round <= CONFIG.idleRounds; round++) {
+      const before = await Promise.all(started.map((server) => serverCpu(server.child)))
+      const start = performance.now()
+      await new Promise((resolve) => setTimeout(resolve, CONFIG.idleSec * 1000))
+      const after = await Promise.all(started.map((server) => serverCpu(server.child)))
+      const seconds = (performance.now() - start) / 1000
+      started.forEach((server, index) => perSecond[server.key].push((after[index] - before[index]) / 1000 / seconds))
+      log(`idle: round ${round}/${CONFIG.idleRounds}: ${started.map((server) => `${server.key} ${perSecond[server.key].at(-1).toFixed(2)} ms/s`).join(', ')}`)
+    }
+    return Object.fromEntries(Object.entries(perSecond).map(([key, values]) => [key, median(values)]))
+  } finally {
+    for (const server of started) server.child.kill()
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // The table
 
@@ -257,10 +300,10 @@ const fmtRatio = (value) => `${value.toFixed(2)}x`
 const withRatio = (value, ours, format) => `${format(value)} (${fmtRatio(ours / value)})`
 const verdict = (ok, detail) => `${ok ? 'PASS' : 'FAIL'} (${detail})`
 
-function buildTable ({ throughput, hotPath, scrapeCost, memory, eventLoop }) {
+function buildTable ({ throughput, hotPath, scrapeCost, memory, eventLoop, idle }) {
   const rows = []
   const row = (figure, ours, fm = '—', pc = '—', ceiling = '—', target = '', result = '') => rows.push([figure, ours, fm, pc, ceiling, target, result])
-  const { summary, bodies } = throughput
+  const { summary, bodies, prometheusCpu } = throughput
 
   row('`/metrics` body: bytes / series', `${fmtInt(bodies.plugin.bytes)} / ${bodies.plugin.series}`, `${fmtInt(bodies.fastifyMetrics.bytes)} / ${bodies.fastifyMetrics.series}`, `${fmtInt(bodies.promClient.bytes)} / ${bodies.promClient.series}`, `${fmtInt(bodies.ceiling.bytes)} / —`)
   for (const connections of CONNECTIONS) {
@@ -279,6 +322,8 @@ function buildTable ({ throughput, hotPath, scrapeCost, memory, eventLoop }) {
     row(`1. server CPU per scrape, µs, ${connections} conn`, fmtInt(a.cpuPerRequest), ...cells('cpuPerRequest', fmtInt))
   }
 
+  row('1. server CPU per scrape, µs, Prometheus 3\'s request (OpenMetrics, gzip), 1 conn', fmtInt(prometheusCpu), '—', '—', '—', '<= 700 µs', verdict(prometheusCpu <= 700, `${fmtInt(prometheusCpu)} µs`))
+
   const hot = hotPath.tracker / hotPath.promClient
   row('2. build cycles/s (start, 4 setStage, finish)', fmtInt(hotPath.tracker), '—', withRatio(hotPath.promClient, hotPath.tracker, fmtInt), '—', '>= 2x (c)', verdict(hot >= 2, fmtRatio(hot)))
 
@@ -291,7 +336,8 @@ function buildTable ({ throughput, hotPath, scrapeCost, memory, eventLoop }) {
   row(`3. scrape time ${fmtInt(LIVE_BUILDS)} live ÷ 0 live`, fmtRatio(growth), '—', fmtRatio(q.live.ms / q.empty.ms), '—', '<= 1.2x', verdict(growth <= 1.2, fmtRatio(growth)))
 
   const bytes = memory.tracker.bytesPerBuild
-  row(`4. heap bytes per live build at ${fmtInt(LIVE_BUILDS)}`, fmtInt(bytes), '—', withRatio(memory.promClient.bytesPerBuild, bytes, fmtInt), '—', '<= 400 B', verdict(bytes <= 400, `${fmtInt(bytes)} B`))
+  const usual = memory.promClient.bytesPerBuild
+  row(`4. heap bytes per live build at ${fmtInt(LIVE_BUILDS)}: ours vs a Map of live builds + labeled gauges`, fmtInt(bytes), '—', withRatio(usual, bytes, fmtInt), '—', '<= (c)', verdict(bytes <= usual, fmtRatio(bytes / usual)))
 
   const el = (result) => `${fmtMs(result.medianMs)} / ${fmtMs(result.p99Ms)}`
   const elRatio = (theirs, ours) => `${el(theirs)} (${fmtRatio(ours.medianMs / theirs.medianMs)})`
@@ -299,6 +345,10 @@ function buildTable ({ throughput, hotPath, scrapeCost, memory, eventLoop }) {
   row(`5. longest loop block per scrape, ms p50 / p99, default output (${fmtInt(d.bytes)} B)`, el(d), elRatio(eventLoop['fastify-metrics'], d), elRatio(eventLoop['prom-client'], d))
   const l = eventLoop['plugin-large']
   row(`5. longest loop block per scrape, ms p50 / p99, large output (100 runners, ${fmtInt(l.series)} series, ${fmtInt(l.bytes)} B)`, el(l), '—', elRatio(eventLoop['prom-client-large'], l))
+
+  const added = (key) => idle[key] - idle.bare
+  const idleRatio = added('plugin') / added('promClient')
+  row('6. idle CPU added to an app, ms per s (app alone: ceiling column)', fmtMs(added('plugin')), withRatio(added('fastifyMetrics'), added('plugin'), fmtMs), withRatio(added('promClient'), added('plugin'), fmtMs), fmtMs(idle.bare), '<= 0.25x (c)', verdict(idleRatio <= 0.25, fmtRatio(idleRatio)))
 
   const header = ['figure', 'this project', 'fastify-metrics', 'prom-client †', 'ceiling', 'target', 'result']
   const line = (cells) => `| ${cells.join(' | ')} |`
@@ -331,23 +381,26 @@ async function main () {
   const memory = await timed('memory', measureMemory)
   const eventLoop = await timed('event loop', measureEventLoop)
   const throughput = await timed('scrape throughput', measureThroughput)
+  const idle = await timed('idle', measureIdle)
 
   const failed = Object.values(throughput.summary).flatMap((bySrv) => Object.entries(bySrv).filter(([, s]) => s.failed > 0).map(([key, s]) => `${key}: ${s.failed}`))
   const busy = busyBefore > 0.1 ? ' (WARNING: other processes were using the CPU at the start; they compete with the benchmark and make it noisy)' : ''
   out.push(`- wall time: ${((performance.now() - started) / 1000).toFixed(0)} s; CPU busy before the start: ${(busyBefore * 100).toFixed(0)}% of ${cpus.length} cores${busy}${failed.length > 0 ? `; WARNING: failed requests (${failed.join(', ')})` : ''}`, '')
-  out.push(buildTable({ throughput, hotPath, scrapeCost, memory, eventLoop }), '')
+  out.push(buildTable({ throughput, hotPath, scrapeCost, memory, eventLoop, idle }), '')
   out.push(
     'Ratios in parentheses: this project ÷ that column (above 1 is better for scrapes/s and cycles/s, below 1 for ms, µs and bytes).',
     '† prom-client: in row 1 and the default output of row 5, `collectDefaultMetrics` on a private Registry (row 1: served by node:http;',
     '  row 5: by a plain Fastify route). In rows 2-4 and the large output of row 5, the same build bookkeeping done the usual way: a Map of',
     '  live builds, a labeled Gauge runner_builds{runner,state,stage}, Counters started{runner}, finished{runner,state},',
     '  failures{runner,failure_reason} and a Histogram duration{runner}, updated on every event (rows 3 and 5 add default metrics).',
-    'Row 1: autocannon with no Accept-Encoding (identity, as every target); latency percentiles from every response at µs resolution;',
+    'Row 1: autocannon with no Accept-Encoding (identity, as every target), except the row of Prometheus 3\'s request (its Accept header and gzip, (a) only); latency percentiles from every response at µs resolution;',
     '  server CPU = user+system time of the server process over a round ÷ responses; medians of rounds.',
     'Row 3: plugin with default metrics, 10 runners, builds spread over pending and 5 stages; the three states are instances side by side',
     '  in one process, scraped in turn; series: this project / prom-client.',
     'Row 4: builds referenced by the tracker (or the Map) only, numeric ids, 1 in 6 pending and the rest in stages 1-5; gc before and after.',
-    'Row 5: a setImmediate ticker in the scraping process; per scrape, the longest gap around one app.inject of /metrics.'
+    'Row 5: a setImmediate ticker in the scraping process; per scrape, the longest gap around one app.inject of /metrics.',
+    'Row 6: servers (a), (b), (c) and Fastify alone, each scraped once and then idle; CPU time (user+system) over the same windows,',
+    '  minus Fastify alone\'s; medians of rounds. (a) samples the event loop every 100 ms by default, prom-client every 10 ms.'
   )
   process.stdout.write(out.join('\n') + '\n')
 }

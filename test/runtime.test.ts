@@ -1,9 +1,11 @@
 import { readdirSync } from 'node:fs'
+import { join } from 'node:path'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { Registry, collectDefaultMetrics } from 'prom-client'
 import t from 'tap'
 import { registerEventLoopMetrics } from '../lib/plugin/collectors/event-loop.js'
+import { readProcFile } from '../lib/plugin/collectors/proc-file.js'
 import { registerRuntimeMetrics } from '../lib/plugin/collectors/runtime.js'
 import { parseSamples, samplesOf, series } from './helpers.js'
 
@@ -18,7 +20,7 @@ const typeLines = (body: string): string[] => body.split('\n').filter((line) => 
 
 t.test('the same families as prom-client\'s defaults, with the _total gauges renamed _all', async (t) => {
   const ours = new Registry()
-  const stop = registerRuntimeMetrics(ours)
+  const stop = registerRuntimeMetrics(ours)()
   t.teardown(stop)
   const theirs = new Registry()
   collectDefaultMetrics({ register: theirs })
@@ -28,7 +30,7 @@ t.test('the same families as prom-client\'s defaults, with the _total gauges ren
 
 t.test('the values are the process\'s own', async (t) => {
   const registry = new Registry()
-  const stop = registerRuntimeMetrics(registry)
+  const stop = registerRuntimeMetrics(registry)()
   t.teardown(stop)
   const samples = await scrapeRegistry(registry)
   const cpu = process.cpuUsage()
@@ -53,7 +55,7 @@ t.test('the values are the process\'s own', async (t) => {
 
 t.test('a handle of a known type shows up by type', async (t) => {
   const registry = new Registry()
-  const stop = registerRuntimeMetrics(registry)
+  const stop = registerRuntimeMetrics(registry)()
   t.teardown(stop)
   const timer = setTimeout(() => {}, 10_000)
   t.teardown(() => clearTimeout(timer))
@@ -63,10 +65,10 @@ t.test('a handle of a known type shows up by type', async (t) => {
 
 t.test('event-loop delay: a blocked loop shows in max and the percentiles; a period with no sample keeps the last', async (t) => {
   const registry = new Registry()
-  const stop = registerRuntimeMetrics(registry)
+  const stop = registerRuntimeMetrics(registry, { eventLoopResolution: 10 })()
   t.teardown(stop)
   const eventLoopOnly = new Registry()
-  t.teardown(registerEventLoopMetrics(eventLoopOnly))
+  t.teardown(registerEventLoopMetrics(eventLoopOnly, 10)())
   await new Promise((resolve) => setTimeout(resolve, 50))
   const until = Date.now() + 300
   while (Date.now() < until) { /* block the event loop */ }
@@ -88,7 +90,7 @@ t.test('event-loop delay: a blocked loop shows in max and the percentiles; a per
 
 t.test('garbage collections are counted by kind', async (t) => {
   const registry = new Registry()
-  const stop = registerRuntimeMetrics(registry)
+  const stop = registerRuntimeMetrics(registry)()
   t.teardown(stop)
   runInNewContext('gc')()
   await new Promise((resolve) => setTimeout(resolve, 20))
@@ -99,7 +101,7 @@ t.test('garbage collections are counted by kind', async (t) => {
 
 t.test('once stopped, nothing samples the event loop or watches collections any more', async (t) => {
   const registry = new Registry()
-  const stop = registerRuntimeMetrics(registry)
+  const stop = registerRuntimeMetrics(registry)()
   await new Promise((resolve) => setTimeout(resolve, 30))
   stop()
   const before = await scrapeRegistry(registry)
@@ -114,16 +116,50 @@ t.test('once stopped, nothing samples the event loop or watches collections any 
   t.equal(after.get(series('nodejs_gc_duration_seconds_count', { kind: 'major' })), before.get(series('nodejs_gc_duration_seconds_count', { kind: 'major' })), 'no new collection counted')
 })
 
+const noProc = (): never => { throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' }) }
+
 t.test('without /proc (any system but Linux) the /proc metrics have no samples and nothing fails', async (t) => {
-  const { registerProcessMetrics: withoutProc } = await t.mockImport<typeof import('../lib/plugin/collectors/process.js')>('../lib/plugin/collectors/process.js', {
-    'node:fs/promises': {
-      readFile: async () => { throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' }) },
-      readdir: async () => { throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' }) }
-    }
+  const fs = await import('node:fs')
+  const withoutProc = async (): Promise<typeof import('../lib/plugin/collectors/process.js')> => await t.mockImport('../lib/plugin/collectors/process.js', {
+    'node:fs': { ...fs, statSync: noProc, readdirSync: noProc },
+    '../lib/plugin/collectors/proc-file.js': { readProcFile: () => undefined }
   })
   const registry = new Registry()
-  withoutProc(registry)
+  ;(await withoutProc()).registerProcessMetrics(registry)
   const samples = await scrapeRegistry(registry)
   for (const name of ['process_virtual_memory_bytes', 'process_heap_bytes', 'process_open_fds', 'process_max_fds']) t.equal(samplesOf(samples, name).size, 0, name)
   t.ok(samples.get('process_resident_memory_bytes')! > 0, 'resident memory comes from Node itself')
+  // And where Node cannot read it either (EMFILE), it is left out.
+  const rss = process.memoryUsage.rss
+  process.memoryUsage.rss = () => { throw Object.assign(new Error('EMFILE: too many open files, uv_resident_set_memory'), { code: 'EMFILE' }) }
+  t.teardown(() => { process.memoryUsage.rss = rss })
+  t.equal(samplesOf(await scrapeRegistry(registry), 'process_resident_memory_bytes').size, 0, 'left out when unreadable')
+})
+
+t.test('open descriptors: listed where /proc/self/fd reports no size (kernels before 6.2)', async (t) => {
+  const fs = await import('node:fs')
+  const { registerProcessMetrics } = await t.mockImport<typeof import('../lib/plugin/collectors/process.js')>('../lib/plugin/collectors/process.js', {
+    'node:fs': { ...fs, statSync: () => ({ size: 0 }) }
+  })
+  const registry = new Registry()
+  registerProcessMetrics(registry)
+  const samples = await scrapeRegistry(registry)
+  t.ok(Math.abs(samples.get('process_open_fds')! - (readdirSync('/proc/self/fd').length - 1)) <= 3)
+})
+
+t.test('a /proc file is read whole, up to the buffer; what cannot be read is undefined', async (t) => {
+  t.match(readProcFile('/proc/self/status'), /^Name:/)
+  t.equal(readProcFile('/proc/self'), undefined, 'a folder opens but does not read')
+  t.equal(readProcFile('/nowhere/at/all'), undefined)
+  const dir = t.testdir({ 'big.txt': 'x'.repeat(40_000) })
+  t.equal(readProcFile(join(dir, 'big.txt'))!.length, 16 * 1024, 'longer than any /proc file read here: cut at the buffer')
+})
+
+t.test('eventLoopResolution: 100 ms by default, any whole number of ms from 1 to 60000', async (t) => {
+  const { resolveOptions } = await import('../lib/plugin/options.js')
+  t.equal(resolveOptions({}).eventLoopResolution, 100)
+  t.equal(resolveOptions({ eventLoopResolution: 10 }).eventLoopResolution, 10)
+  for (const wrong of [0, 60_001, 2.5, '10']) {
+    t.throws(() => resolveOptions({ eventLoopResolution: wrong as number }), { message: `fastify-runner-metrics: option "eventLoopResolution" must be an integer from 1 to 60000, got ${JSON.stringify(wrong)}` })
+  }
 })

@@ -26,9 +26,18 @@ function entry (build: Build): JobEntry {
   }
 }
 
-/** A value quoted only when it would break the `key=value` line apart. */
+// Unicode's Cc: the C0 controls, DEL and the C1 controls; a terminal acts on them (ESC sequences, BEL, ...).
+const CONTROL = /\p{Cc}/gu
+
+/**
+ * A value quoted only when it would break the `key=value` line apart or holds a character a
+ * terminal acts on; inside quotes, `\` and `"` are escaped and control characters are shown as
+ * `\xNN`, so what a build id or runner name says is printed, never executed.
+ */
 function field (value: string): string {
-  return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value)
+  if (/^[^\s"=\\\p{Cc}]+$/u.test(value)) return value
+  const escaped = value.replace(/[\\"]/g, '\\$&').replace(CONTROL, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`)
+  return `"${escaped}"`
 }
 
 /** One line per live build, oldest first, in the shape of GitLab Runner's `/debug/jobs/list` (its `url=` when known). */

@@ -2,7 +2,7 @@ import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { Registry } from 'prom-client'
 import type { ScrapeCode, ScrapeStats } from './collectors/scrapes.js'
 import { Coalescer } from './coalescer.js'
-import { encode, negotiate, render, type Negotiated } from './exposition.js'
+import { OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, encode, negotiate, render, type Negotiated } from './exposition.js'
 
 export interface ScrapeLimits {
   scrapeTimeout: number
@@ -10,17 +10,35 @@ export interface ScrapeLimits {
 }
 
 class ScrapeTimeout extends Error {}
+class ScrapeAbandoned extends Error {}
 
-/** Resolves as `work` does, or rejects with ScrapeTimeout after `ms`; the timer never outlives it. */
-async function withTimeout<T> (work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((resolve, reject) => {
-    timer = setTimeout(() => reject(new ScrapeTimeout()), ms)
-  })
-  try {
-    return await Promise.race([work, timeout])
-  } finally {
-    clearTimeout(timer)
+/**
+ * Waits for work for at most `ms`, and no longer than until `abandonAll()`: a collection that
+ * hangs keeps neither its scrape nor a timer alive past the server's close.
+ */
+class BoundedWaits {
+  readonly #waiting = new Set<(error: Error) => void>()
+
+  /** Resolves as `work` does, or rejects with ScrapeTimeout after `ms`; the timer never outlives it. */
+  async wait<T> (work: Promise<T>, ms: number): Promise<T> {
+    let timer: NodeJS.Timeout | undefined
+    let cutOff!: (error: Error) => void
+    const limit = new Promise<never>((resolve, reject) => {
+      cutOff = reject
+      timer = setTimeout(() => reject(new ScrapeTimeout()), ms)
+    })
+    this.#waiting.add(cutOff)
+    try {
+      return await Promise.race([work, limit])
+    } finally {
+      clearTimeout(timer)
+      this.#waiting.delete(cutOff)
+    }
+  }
+
+  /** Every wait rejects now with ScrapeAbandoned. */
+  abandonAll (): void {
+    for (const cutOff of this.#waiting) cutOff(new ScrapeAbandoned())
   }
 }
 
@@ -35,23 +53,40 @@ export interface ScrapeResult {
   body: string | Buffer
 }
 
+const VARY = 'Accept, Accept-Encoding'
+/** The headers of a 200, built once for each format and encoding, by `${contentType} ${gzip}`. */
+const OK_HEADERS = new Map<string, Record<string, string>>(([TEXT_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE] as const).flatMap((contentType) => [
+  [`${contentType} false`, { 'content-type': contentType, vary: VARY }],
+  [`${contentType} true`, { 'content-type': contentType, vary: VARY, 'content-encoding': 'gzip' }]
+]))
+
+export interface Scraper {
+  scrape: (headers: FastifyRequest['headers']) => Promise<ScrapeResult>
+  /** Answers every scrape still waiting with 503 now, so that none holds the server's close. */
+  abandon: () => void
+}
+
 /**
  * From a registry and request headers to what the metrics endpoint answers: the format and
  * encoding the client prefers, 500 for a collector that fails, 503 when scrapes pile up or hang.
  */
-export function createScraper (registry: Registry, stats: ScrapeStats, limits: ScrapeLimits, log: FastifyBaseLogger) {
+export function createScraper (registry: Registry, stats: ScrapeStats, limits: ScrapeLimits, log: FastifyBaseLogger): Scraper {
   const plain = { 'content-type': 'text/plain; charset=utf-8' }
   const bodies = new Coalescer<string, string | Buffer>()
+  const waits = new BoundedWaits()
   /** One collection and encoding for all the scrapes that want the same body at the same time. */
   const collect = async (contentType: Negotiated['contentType'], gzip: boolean): Promise<string | Buffer> => {
     try {
+      // Rendering is synchronous, so scrapes read from the network in one turn of the event loop
+      // would each render in turn; starting at the turn's check phase lets them all share one.
+      await new Promise((resolve) => setImmediate(resolve))
       return await encode(await render(registry, contentType), gzip)
     } catch (error) {
       log.error({ err: error }, `metrics scrape failed: ${firstLine(error)}`)
       throw error
     }
   }
-  return async function scrape (headers: FastifyRequest['headers']): Promise<ScrapeResult> {
+  async function scrape (headers: FastifyRequest['headers']): Promise<ScrapeResult> {
     if (limits.maxScrapesInFlight > 0 && stats.inFlight >= limits.maxScrapesInFlight) {
       stats.count(503)
       return { status: 503, headers: plain, body: `too many concurrent scrapes: at most ${limits.maxScrapesInFlight} are served at once\n` }
@@ -61,15 +96,17 @@ export function createScraper (registry: Registry, stats: ScrapeStats, limits: S
     const key = `${contentType} ${gzip}`
     let result: ScrapeResult
     try {
-      const body = await withTimeout(bodies.run(key, async () => await collect(contentType, gzip)), limits.scrapeTimeout)
-      const encoding: Record<string, string> = gzip ? { 'content-encoding': 'gzip' } : {}
-      result = { status: 200, headers: { 'content-type': contentType, vary: 'Accept, Accept-Encoding', ...encoding }, body }
+      const body = await waits.wait(bodies.run(key, async () => await collect(contentType, gzip)), limits.scrapeTimeout)
+      result = { status: 200, headers: OK_HEADERS.get(key)!, body }
     } catch (error) {
       if (error instanceof ScrapeTimeout) {
         // A hung collection is shared no further: the next scrape tries afresh.
         bodies.abandon(key)
         log.warn(`metrics scrape timed out after ${limits.scrapeTimeout} ms`)
         result = { status: 503, headers: plain, body: `scrape timed out after ${limits.scrapeTimeout} ms\n` }
+      } else if (error instanceof ScrapeAbandoned) {
+        bodies.abandon(key)
+        result = { status: 503, headers: plain, body: 'the server is closing: scrape abandoned\n' }
       } else {
         result = { status: 500, headers: plain, body: `error gathering metrics: ${firstLine(error)}\n` }
       }
@@ -79,6 +116,7 @@ export function createScraper (registry: Registry, stats: ScrapeStats, limits: S
     stats.count(result.status)
     return result
   }
+  return { scrape, abandon: () => waits.abandonAll() }
 }
 
 export function sendScrape (reply: FastifyReply, result: ScrapeResult): FastifyReply {

@@ -1,6 +1,7 @@
 import type { RegisterOptions, RouteShorthandOptions } from 'fastify'
 import type { Registry } from 'prom-client'
 import { BuildTracker, type RunnerConfig } from '../tracker/build-tracker.js'
+import { DEFAULT_EVENT_LOOP_RESOLUTION } from './collectors/event-loop.js'
 import { VERSION_LABELS, type VersionInfo } from './collectors/version.js'
 import { OptionInvalidError } from './errors.js'
 import { isNaming, namingProblem, type Naming } from './naming.js'
@@ -46,6 +47,8 @@ export interface RunnerMetricsOptions extends RegisterOptions {
   maxScrapesInFlight?: number
   /** Metric names: `'runner'` (default, `runner_*`) or `'gitlab-runner'` (GitLab Runner's `gitlab_runner_*`). */
   naming?: Naming
+  /** Milliseconds between event-loop delay samples (each wakes an idle process). Default 100; prom-client's is 10. */
+  eventLoopResolution?: number
 }
 
 /** The metrics route: where, and the user's route options beside the plugin's method and handler. */
@@ -64,12 +67,13 @@ export interface ResolvedOptions {
   scrapeTimeout: number
   maxScrapesInFlight: number
   naming: Naming
+  eventLoopResolution: number
   /** `prefix`, `logLevel` and `logSerializers` as given to `register`: they apply to the plugin's routes. */
   register: RegisterOptions
 }
 
 const REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers'] as const
-const KNOWN_OPTIONS = new Set(['registry', 'endpoint', 'defaultMetrics', 'version', 'runners', 'concurrent', 'stages', 'tracker', 'jobsList', 'scrapeTimeout', 'maxScrapesInFlight', 'naming', ...REGISTER_OPTIONS])
+const KNOWN_OPTIONS = new Set(['registry', 'endpoint', 'defaultMetrics', 'version', 'runners', 'concurrent', 'stages', 'tracker', 'jobsList', 'scrapeTimeout', 'maxScrapesInFlight', 'naming', 'eventLoopResolution', ...REGISTER_OPTIONS])
 export const DEFAULT_JOBS_LIST_PATH = '/debug/jobs/list'
 
 function optionError (option: string, problem: string): TypeError {
@@ -106,9 +110,10 @@ function endpointRoute (value: unknown): EndpointRoute {
   return { url: path('endpoint.url', url, ''), routeOptions }
 }
 
-function wholeNumber (option: string, value: unknown, fallback: number, min: number): number {
+function wholeNumber (option: string, value: unknown, fallback: number, min: number, max?: number): number {
   if (value === undefined) return fallback
-  if (!Number.isInteger(value) || (value as number) < min) throw optionError(option, `must be an integer of at least ${min}, got ${JSON.stringify(value)}`)
+  const range = max === undefined ? `of at least ${min}` : `from ${min} to ${max}`
+  if (!Number.isInteger(value) || (value as number) < min || (value as number) > (max ?? Infinity)) throw optionError(option, `must be an integer ${range}, got ${JSON.stringify(value)}`)
   return value as number
 }
 
@@ -153,8 +158,10 @@ export function resolveOptions (options: RunnerMetricsOptions = {}): ResolvedOpt
     version: versionInfo(options.version),
     tracker: tracker(options),
     jobsList: jobsList === false ? false : jobsList === true ? DEFAULT_JOBS_LIST_PATH : path('jobsList', jobsList),
-    scrapeTimeout: wholeNumber('scrapeTimeout', options.scrapeTimeout, 5000, 1),
+    // Node's timers wait at most 2^31 - 1 ms; a longer one fires at once, which would time out every scrape.
+    scrapeTimeout: wholeNumber('scrapeTimeout', options.scrapeTimeout, 5000, 1, 2 ** 31 - 1),
     maxScrapesInFlight: wholeNumber('maxScrapesInFlight', options.maxScrapesInFlight, 0, 0),
+    eventLoopResolution: wholeNumber('eventLoopResolution', options.eventLoopResolution, DEFAULT_EVENT_LOOP_RESOLUTION, 1, 60_000),
     naming: naming(options.naming),
     register: Object.fromEntries(REGISTER_OPTIONS.filter((key) => options[key] !== undefined).map((key) => [key, options[key]]))
   }

@@ -6,6 +6,7 @@ import type { BuildTracker } from '../tracker/build-tracker.js'
 import { registerBuildsMetric } from './collectors/builds.js'
 import { registerLifecycleMetrics } from './collectors/lifecycle.js'
 import { registerRuntimeMetrics } from './collectors/runtime.js'
+import type { Sampler } from './collectors/scrape-time-metric.js'
 import { ScrapeStats, registerScrapeMetrics } from './collectors/scrapes.js'
 import { registerVersionMetric } from './collectors/version.js'
 import { AlreadyRegisteredError, RegistryConflictError } from './errors.js'
@@ -26,8 +27,8 @@ declare module 'fastify' {
 
 const OTHER_METHODS = ['DELETE', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const
 
-/** Registers every metric; returns what stops the runtime metrics' timer and observer. */
-function registerMetrics (registry: Registry, tracker: BuildTracker, options: ResolvedOptions, stats: ScrapeStats): () => void {
+/** Registers every metric; returns what starts the runtime metrics' sampler and observer. */
+function registerMetrics (registry: Registry, tracker: BuildTracker, options: ResolvedOptions, stats: ScrapeStats): Sampler {
   const before = new Set(registry.getMetricsAsArray().map((metric) => metric.name))
   try {
     const rename = renamer(options.naming)
@@ -36,7 +37,7 @@ function registerMetrics (registry: Registry, tracker: BuildTracker, options: Re
     registerRequestMetrics(registry, tracker, rename)
     registerVersionMetric(registry, rename, options.version)
     registerScrapeMetrics(registry, stats, rename)
-    return options.defaultMetrics ? registerRuntimeMetrics(registry) : () => {}
+    return options.defaultMetrics ? registerRuntimeMetrics(registry, options) : () => () => {}
   } catch (error) {
     // All or nothing: a refused registration leaves the registry as it found it.
     for (const { name } of registry.getMetricsAsArray()) if (!before.has(name)) registry.removeSingleMetric(name)
@@ -61,7 +62,10 @@ const runnerMetrics: FastifyPluginAsync<RunnerMetricsOptions> = async (app, rawO
   const registry = options.registry ?? new Registry()
   const tracker = options.tracker
   const stats = new ScrapeStats()
-  const stopRuntimeMetrics = registerMetrics(registry, tracker, options, stats)
+  const startRuntimeMetrics = registerMetrics(registry, tracker, options, stats)
+  // Started once the whole app is ready, so that a registration refused anywhere leaves nothing running.
+  let stopRuntimeMetrics = (): void => {}
+  app.addHook('onReady', async () => { stopRuntimeMetrics = startRuntimeMetrics() })
   app.addHook('onClose', async () => stopRuntimeMetrics())
   app.decorate('runnerRegistry', registry)
   app.decorate('builds', tracker)
@@ -74,7 +78,9 @@ const runnerMetrics: FastifyPluginAsync<RunnerMetricsOptions> = async (app, rawO
 function addRoutes (app: FastifyInstance, registry: Registry, tracker: BuildTracker, stats: ScrapeStats, options: ResolvedOptions): void {
   if (options.endpoint !== false) {
     const { url, routeOptions } = options.endpoint
-    const scrape = createScraper(registry, stats, options, app.log)
+    const { scrape, abandon } = createScraper(registry, stats, options, app.log)
+    // Before the server waits for its requests to finish: a hung scrape must not hold the close.
+    app.addHook('preClose', async () => abandon())
     // GitLab Runner's names cannot be OpenMetrics: a counter's family drops `_total` there, so
     // gitlab_runner_jobs_total would clash with the gauge gitlab_runner_jobs. GitLab Runner's
     // handler serves the text format only, and so does this naming.

@@ -1,25 +1,32 @@
 import { PerformanceObserver, constants, type PerformanceEntry } from 'node:perf_hooks'
 import type { Registry } from 'prom-client'
 import { bucketOf } from '../../tracker/buckets.js'
-import { histogramSamples, registerFamily, type Sample } from './scrape-time-metric.js'
+import { histogramSamples, registerFamily, type Sample, type Sampler } from './scrape-time-metric.js'
 
 const BUCKETS = [0.001, 0.01, 0.1, 1, 2, 5]
+// V8's GC types; Node names four of them. V8's minor mark-sweep (2, under --minor-mc) is a
+// young-generation collection like a scavenge, so it counts as minor. Any other kind a future
+// V8 adds is skipped rather than trusted: an observer callback must never throw into the host.
+const V8_MINOR_MARK_SWEEP = 2
 const KINDS = new Map([
   [constants.NODE_PERFORMANCE_GC_MAJOR, 'major'],
   [constants.NODE_PERFORMANCE_GC_MINOR, 'minor'],
+  [V8_MINOR_MARK_SWEEP, 'minor'],
   [constants.NODE_PERFORMANCE_GC_INCREMENTAL, 'incremental'],
   [constants.NODE_PERFORMANCE_GC_WEAKCB, 'weakcb']
 ])
 
 /**
  * nodejs_gc_duration_seconds{kind}: every kind present from the start, counted in plain
- * numbers as collections happen. Returns the function that stops observing.
+ * numbers as collections happen. Returns what starts observing (and returns what stops it).
  */
-export function registerGcMetrics (registry: Registry): () => void {
+export function registerGcMetrics (registry: Registry): Sampler {
   const byKind = new Map([...KINDS.values()].map((kind) => [kind, { counts: new Float64Array(BUCKETS.length + 1), sum: 0 }]))
   const observer = new PerformanceObserver((list) => {
     for (const entry of list.getEntries() as Array<PerformanceEntry & { detail?: { kind: number } }>) {
-      const histogram = byKind.get(KINDS.get(entry.detail!.kind)!)!
+      const kind = KINDS.get(entry.detail!.kind)
+      if (kind === undefined) continue
+      const histogram = byKind.get(kind)!
       const seconds = entry.duration / 1000
       histogram.counts[bucketOf(BUCKETS, seconds)]! += 1
       histogram.sum += seconds
@@ -35,6 +42,8 @@ export function registerGcMetrics (registry: Registry): () => void {
       return samples
     }
   })
-  observer.observe({ entryTypes: ['gc'] })
-  return () => observer.disconnect()
+  return () => {
+    observer.observe({ entryTypes: ['gc'] })
+    return () => observer.disconnect()
+  }
 }

@@ -1,4 +1,5 @@
 import type { Aggregator, Metric, Registry } from 'prom-client'
+import { FamilyText, reusedLabels } from '../text-format.js'
 
 export type MetricKind = 'counter' | 'gauge' | 'histogram'
 
@@ -8,6 +9,13 @@ export interface Sample {
   /** For histograms: the `_bucket`, `_sum` or `_count` series of the family. */
   metricName?: string
 }
+
+/**
+ * Starts what a collector keeps running between scrapes (a timer, an observer) and returns
+ * what stops it. Registration hands one back instead of starting it, so that a registration
+ * refused halfway leaves nothing running.
+ */
+export type Sampler = () => () => void
 
 export interface MetricFamily {
   name: string
@@ -22,14 +30,16 @@ export interface MetricFamily {
 /**
  * A metric family whose samples are computed when the registry is scraped, from state
  * owned elsewhere (the way a Go `prometheus.Collector` works). It speaks the interface
- * prom-client's Registry renders, so the exposition format stays prom-client's.
+ * prom-client's Registry renders, and writes its own text the same way, faster (see
+ * text-format.ts): the metrics route uses that.
  */
-class ScrapeTimeMetric {
+export class ScrapeTimeMetric {
   readonly name: string
   readonly help: string
   readonly type: MetricKind
   readonly aggregator: Aggregator
   readonly #read: MetricFamily['read']
+  readonly #text: FamilyText
 
   constructor (family: MetricFamily) {
     this.name = family.name
@@ -37,6 +47,15 @@ class ScrapeTimeMetric {
     this.type = family.type
     this.aggregator = family.aggregator ?? 'sum'
     this.#read = family.read
+    this.#text = new FamilyText(family.name, family.help, family.type)
+  }
+
+  /** The family's exposition text, as prom-client's Registry would write it; at once for a family read synchronously. */
+  exposition (openMetrics: boolean, defaultLabels: Record<string, string | number> | undefined): string | Promise<string> {
+    const samples = this.#read()
+    return Array.isArray(samples)
+      ? this.#text.format(samples, openMetrics, defaultLabels)
+      : samples.then((read) => this.#text.format(read, openMetrics, defaultLabels))
   }
 
   async get (): Promise<{ name: string, help: string, type: MetricKind, aggregator: Aggregator, values: Sample[] }> {
@@ -68,17 +87,36 @@ export function oncePerScrape<T> (read: () => T): () => T {
   }
 }
 
+interface SeriesLabels {
+  series: Record<string, string>
+  /** The series' labels with each bucket's `le`, the last `+Inf`. */
+  buckets: Array<Record<string, string | number>>
+}
+
+// The label objects of every histogram series seen, by name and label values: the same objects
+// come back at every scrape, so their text is built once. Series are bounded by construction
+// (runners, GC kinds), so this is too.
+const histogramLabels = new Map<string, SeriesLabels>()
+
+function seriesLabels (name: string, labels: Record<string, string>, bounds: readonly number[]): SeriesLabels {
+  let key = name
+  for (const label in labels) key += `\0${label}\0${labels[label]}`
+  let known = histogramLabels.get(key)
+  if (known === undefined) {
+    known = { series: reusedLabels({ ...labels }), buckets: [...bounds, '+Inf'].map((le) => reusedLabels({ ...labels, le })) }
+    histogramLabels.set(key, known)
+  }
+  return known
+}
+
 /** The samples of one histogram series from its non-cumulative bucket counts (the last one above every bound). */
 export function histogramSamples (name: string, labels: Record<string, string>, bounds: readonly number[], counts: ArrayLike<number>, sum: number, into: Sample[]): void {
+  const { series, buckets } = seriesLabels(name, labels, bounds)
+  const bucket = `${name}_bucket`
   let cumulative = 0
-  bounds.forEach((bound, index) => {
+  for (let index = 0; index <= bounds.length; index++) {
     cumulative += counts[index]!
-    into.push({ metricName: `${name}_bucket`, labels: { ...labels, le: bound }, value: cumulative })
-  })
-  cumulative += counts[bounds.length]!
-  into.push(
-    { metricName: `${name}_bucket`, labels: { ...labels, le: '+Inf' }, value: cumulative },
-    { metricName: `${name}_sum`, labels, value: sum },
-    { metricName: `${name}_count`, labels, value: cumulative }
-  )
+    into.push({ metricName: bucket, labels: buckets[index]!, value: cumulative })
+  }
+  into.push({ metricName: `${name}_sum`, labels: series, value: sum }, { metricName: `${name}_count`, labels: series, value: cumulative })
 }
