@@ -1,4 +1,4 @@
-import createError from '@fastify/error'
+import { createError } from '@fastify/error'
 
 /**
  * Errors an operator can cause, with stable codes (prefix FST_RUNNER_METRICS_) for code that

@@ -1,4 +1,4 @@
-import createError from '@fastify/error'
+import { createError, type FastifyError } from '@fastify/error'
 
 /*
  * What a misuse of the tracker throws: a TypeError for a value outside its allowed set, an
@@ -13,9 +13,9 @@ type Text = string | number
  * (`TypeError`, `Error`) rather than `FastifyError`: code that checks `error.name`, or matches
  * a TypeError as tap does, keeps working.
  */
-function defineError<Code extends string, Args extends Text[]> (code: Code, message: string, Base: ErrorConstructor = Error): new (...args: Args) => createError.FastifyError & { code: Code } {
-  const FastifyError = createError<Code, Args>(code, message, 500, Base)
-  return class extends FastifyError {
+function defineError<Code extends string, Args extends Text[]> (code: Code, message: string, Base: ErrorConstructor = Error): new (...args: Args) => FastifyError & { code: Code } {
+  const CodedError = createError<Code, Args>(code, message, 500, Base)
+  return class extends CodedError {
     constructor (...args: Args) {
       super(...args)
       this.name = Base.name
