@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { connect, type Socket } from 'node:net'
-import { createHook } from 'node:async_hooks'
+import { createHook, type AsyncHook } from 'node:async_hooks'
 import { fileURLToPath } from 'node:url'
 import Fastify from 'fastify'
 import { Counter, Histogram, Registry } from 'prom-client'
@@ -45,15 +45,21 @@ t.test('with every file descriptor in use, /metrics still answers 200, leaving o
   t.ok(result.cpu, 'what needs no descriptor is still there')
 })
 
-t.test('a refused registration starts no timer', async (t) => {
-  const registry = new Registry()
-  registry.registerMetric(new Histogram({ name: 'nodejs_gc_duration_seconds', help: 'taken', registers: [] }))
+/** The ids of the timers alive now, kept up to date until the test ends. */
+function watchTimers (t: Test): { timers: Set<number>, hook: AsyncHook } {
   const timers = new Set<number>()
   const hook = createHook({
     init (id, type) { if (type === 'Timeout') timers.add(id) },
     destroy (id) { timers.delete(id) }
   }).enable()
   t.teardown(() => { hook.disable() })
+  return { timers, hook }
+}
+
+t.test('a refused registration starts no timer', async (t) => {
+  const registry = new Registry()
+  registry.registerMetric(new Histogram({ name: 'nodejs_gc_duration_seconds', help: 'taken', registers: [] }))
+  const { timers, hook } = watchTimers(t)
   const app = Fastify()
   await t.rejects(app.register(runnerMetrics, { registry }).ready(), /already holds one of its metrics/)
   await app.close()
@@ -75,12 +81,7 @@ t.test('a hung scrape\'s timer does not outlive close(): the scrape is answered 
   const app = await appWith({ defaultMetrics: false, scrapeTimeout: 600_000 })
   let collecting = false
   app.runnerRegistry.registerMetric(new Counter({ name: 'hang_total', help: 'x', registers: [], collect: () => { collecting = true; return new Promise<void>(() => {}) } }))
-  const timers = new Set<number>()
-  const hook = createHook({
-    init (id, type) { if (type === 'Timeout') timers.add(id) },
-    destroy (id) { timers.delete(id) }
-  }).enable()
-  t.teardown(() => { hook.disable() })
+  const { timers, hook } = watchTimers(t)
   const hung = app.inject('/metrics')
   await until(() => collecting)
   t.ok(timers.size > 0, 'the scrape is timed')
