@@ -1,0 +1,192 @@
+import fc from 'fast-check'
+import t from 'tap'
+import { BuildTracker, type RunnerMetricsOptions, type StartOptions, type TrackerConfig } from '../lib/index.js'
+import { appWith, parseSamples, samplesOf } from './helpers.js'
+import { findPromtool, runPromtool } from './promtool.js'
+
+// Hostile and careless input through the public API: every case here once corrupted the
+// output, crashed or stalled the host, or threw an error without its code. The README's
+// hostile-input table lists them beside the ones that held.
+
+const promtool = findPromtool()
+
+/** Series written more than once: Prometheus drops such a scrape's duplicates. */
+function duplicateSeries (body: string): string[] {
+  const seen = new Set<string>()
+  const duplicates: string[] = []
+  for (const line of body.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue
+    const key = line.slice(0, line.lastIndexOf(' '))
+    if (seen.has(key)) duplicates.push(key)
+    seen.add(key)
+  }
+  return duplicates
+}
+
+const INVALID_RUNNER = 'FST_RUNNER_METRICS_INVALID_RUNNER'
+
+t.test('runner names with a lone surrogate are refused: on the wire they would print alike and duplicate series', async (t) => {
+  const app = await appWith({ defaultMetrics: false })
+  t.teardown(() => app.close())
+  for (const runner of ['\uD800', '\uDC00', 'a\uD83D', '\uDE00b']) {
+    t.throws(() => app.builds.start({ id: 1, runner }), { code: INVALID_RUNNER, message: /runner must be well-formed Unicode/ })
+    t.throws(() => app.builds.requestJob(runner), { code: INVALID_RUNNER })
+    t.throws(() => app.builds.apiRequest({ runner, endpoint: 'get_job', status: 200, seconds: 1 }), { code: INVALID_RUNNER })
+    t.throws(() => app.builds.configure({ runners: [{ name: runner }] }), { code: 'FST_RUNNER_METRICS_INVALID_CONFIG', message: /well-formed Unicode/ })
+  }
+  app.builds.start({ id: 1, runner: '\uFFFD' })
+  app.builds.start({ id: 2, runner: 'emoji \uD83D\uDE00' })
+  const body = (await app.inject('/metrics')).body
+  t.same(duplicateSeries(body), [])
+  t.equal(samplesOf(parseSamples(body), 'runner_builds_started_total').size, 2)
+})
+
+/** Characters of runner names: anything, with lone surrogate halves and what escaping touches made likely. */
+const NAME_UNIT = fc.oneof(fc.constantFrom('\uD800', '\uDBFF', '\uDC00', '\uFFFD', '"', '\\', '\n', '}', 'a'), fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }))
+
+t.test('any runner names: each is refused with its code, or has its own series and no series is written twice', async (t) => {
+  let id = 0
+  await t.resolves(fc.assert(fc.asyncProperty(fc.array(fc.string({ unit: NAME_UNIT, maxLength: 4 }), { maxLength: 8 }), async (names) => {
+    const tracker = new BuildTracker()
+    const accepted = new Set<string>()
+    for (const runner of names) {
+      try {
+        tracker.start({ id: ++id, runner })
+        accepted.add(runner)
+      } catch (error) {
+        if ((error as { code?: string }).code !== INVALID_RUNNER) throw error
+      }
+    }
+    const app = await appWith({ tracker, defaultMetrics: false })
+    try {
+      const body = (await app.inject('/metrics')).body
+      // Lines, not parseSamples: a raw carriage return in a label value is valid and ends no line.
+      const started = body.split('\n').filter((line) => line.startsWith('runner_builds_started_total{'))
+      return duplicateSeries(body).length === 0 && started.length === accepted.size
+    } finally {
+      await app.close()
+    }
+  }), { numRuns: 60 }))
+})
+
+t.test('a huge runner name is refused: one megabyte name made every scrape 50 MB, twenty made /metrics fail', async (t) => {
+  const app = await appWith({ defaultMetrics: false })
+  t.teardown(() => app.close())
+  const huge = 'x'.repeat(1 << 20)
+  t.throws(() => app.builds.start({ id: 1, runner: huge }), { code: INVALID_RUNNER, message: /runner must be at most 1024 characters long, got "x{20}.*\(1048576 characters\)$/ })
+  t.throws(() => app.builds.requestJob(huge), { code: INVALID_RUNNER })
+  t.throws(() => app.builds.configure({ runners: [{ name: huge }] }), { code: 'FST_RUNNER_METRICS_INVALID_CONFIG', message: /at most 1024 characters/ })
+  t.ok(app.builds.start({ id: 2, runner: 'y'.repeat(1024) }), 'a name of 1024 characters is fine')
+  const response = await app.inject('/metrics')
+  t.equal(response.statusCode, 200)
+  t.ok(response.body.length < 100_000, 'the scrape stays small')
+})
+
+t.test('hostile runner names that are allowed leave /metrics clean for promtool', { skip: 'skip' in promtool ? promtool.skip : false }, async (t) => {
+  const names = ['a"b', 'a\\b', 'a\nb', 'a}b', 'x{y="z"}', 'a,b', '\r', '\0', '\x1b[31mred', '\u2028', 'ランナー', '\uFFFD', '__proto__', 'constructor', 'toString', ' ', 'NaN', '-0', '1e308']
+  for (const naming of ['runner', 'gitlab-runner'] as const) {
+    const app = await appWith({ runners: names.map((name) => ({ name, limit: 1 })), naming })
+    t.teardown(() => app.close())
+    names.forEach((runner, index) => {
+      const build = app.builds.start({ id: index, runner, queueSeconds: index })
+      build.setStage('step_script')
+      build.finish({ state: 'failed', failureReason: 'script_failure' })
+      app.builds.apiRequest({ runner, endpoint: 'patch_trace', status: 200, seconds: 0.1 })
+      app.builds.requestJob(runner)
+    })
+    const body = (await app.inject('/metrics')).body
+    const { output } = runPromtool(['check', 'metrics'], body)
+    t.equal(output, '', `no findings with naming ${naming}`)
+    t.same(duplicateSeries(body), [])
+  }
+})
+
+t.test('scrapeTimeout beyond a timer\'s range is refused: Node cut it to 1 ms and answered every scrape 503', async (t) => {
+  await t.rejects(appWith({ scrapeTimeout: 2 ** 31 }), { code: 'FST_RUNNER_METRICS_OPTION_INVALID', message: /option "scrapeTimeout" must be an integer from 1 to 2147483647, got 2147483648/ })
+  const app = await appWith({ scrapeTimeout: 2 ** 31 - 1, defaultMetrics: false })
+  t.teardown(() => app.close())
+  t.equal((await app.inject('/metrics')).statusCode, 200)
+})
+
+/** Values JSON.stringify cannot show: it threw its own error (no code) or showed NaN as null. */
+const UNSHOWABLE: Array<[unknown, RegExp]> = [
+  [10n, /10n/],
+  [Number.NaN, /NaN/],
+  [-Infinity, /-Infinity/],
+  [Symbol('s'), /Symbol\(s\)/],
+  [(() => { const circular: Record<string, unknown> = {}; circular.self = circular; return circular })(), /<ref \*1> \{ self: \[Circular \*1\] \}/],
+  [{ toJSON () { throw new Error('boom') } }, /\{ toJSON: \[Function: toJSON\] \}/]
+]
+
+t.test('values JSON cannot show still get the coded error naming them', async (t) => {
+  const tracker = new BuildTracker({ runners: [{ name: 'r' }] })
+  const build = tracker.start({ id: 'b', runner: 'r' })
+  for (const [value, shown] of UNSHOWABLE) {
+    const cases: Array<[() => unknown, string]> = [
+      [() => tracker.start({ id: value, runner: 'r' } as unknown as StartOptions), 'FST_RUNNER_METRICS_INVALID_BUILD_ID'],
+      [() => tracker.start({ id: 'x', runner: value } as unknown as StartOptions), INVALID_RUNNER],
+      [() => tracker.start({ id: 'x', runner: 'r', queueSeconds: value } as unknown as StartOptions), 'FST_RUNNER_METRICS_INVALID_VALUE'],
+      [() => tracker.apiRequest({ runner: 'r', endpoint: 'get_job', status: value as number, seconds: 1 }), 'FST_RUNNER_METRICS_INVALID_VALUE'],
+      [() => tracker.requestJob(value as string), INVALID_RUNNER],
+      [() => build.setStage(value as string), 'FST_RUNNER_METRICS_INVALID_STAGE'],
+      [() => build.finish({ state: value as 'success' }), 'FST_RUNNER_METRICS_INVALID_STATE'],
+      [() => tracker.configure({ concurrent: value as number }), 'FST_RUNNER_METRICS_INVALID_CONFIG'],
+      [() => tracker.configure({ runners: [{ name: 'r', limit: value as number }] }), 'FST_RUNNER_METRICS_INVALID_CONFIG']
+    ]
+    for (const [call, code] of cases) t.throws(call, { code, message: shown }, `${String(code)} for ${String(shown)}`)
+  }
+  t.equal(build.state, 'pending', 'nothing changed')
+  for (const [value, shown] of UNSHOWABLE) {
+    // An object as endpoint is route options, not a refused value.
+    for (const option of ['naming', 'scrapeTimeout', 'jobsList', 'defaultMetrics', ...(typeof value === 'object' ? [] : ['endpoint'])]) {
+      await t.rejects(appWith({ [option]: value } as RunnerMetricsOptions), { code: 'FST_RUNNER_METRICS_OPTION_INVALID', message: shown }, `${option} ${String(shown)}`)
+    }
+    await t.rejects(appWith({ version: { name: value as string } }), { code: 'FST_RUNNER_METRICS_OPTION_INVALID', message: shown })
+  }
+})
+
+t.test('a refused value is shown cut short: the message stays one short line', async (t) => {
+  const tracker = new BuildTracker()
+  const oneShortLine = (call: () => unknown): void => {
+    try {
+      call()
+      t.fail('expected to throw')
+    } catch (error) {
+      const { message } = error as Error
+      t.ok(message.length < 400 && !message.includes('\n'), message.slice(0, 100))
+    }
+  }
+  oneShortLine(() => tracker.start({ id: 'z'.repeat(100_000), runner: 'r' }).finish({ state: 'x'.repeat(100_000) as 'success' }))
+  const build = tracker.start({ id: `line\n${'z'.repeat(100_000)}`, runner: 'r' })
+  oneShortLine(() => build.finish({ state: 'x' as 'success' }))
+  oneShortLine(() => tracker.start({ id: build.id, runner: 'r' }))
+})
+
+t.test('stages as a string is refused, not taken letter by letter', async (t) => {
+  t.throws(() => new BuildTracker({ stages: 'abc' as unknown as string[] }), { code: 'FST_RUNNER_METRICS_INVALID_CONFIG', message: /stages must be an array of stage names, got "abc"/ })
+  await t.rejects(appWith({ stages: 'my_stage' as unknown as string[] }), { code: 'FST_RUNNER_METRICS_OPTION_INVALID', message: /stages must be an array of stage names, got "my_stage"/ })
+})
+
+t.test('configure reads each value once: a getter cannot pass the check and then set another value', async (t) => {
+  const tracker = new BuildTracker()
+  let reads = 0
+  const flipping = { get concurrent () { return reads++ === 0 ? 4 : -7 } }
+  tracker.configure(flipping)
+  t.equal(tracker.concurrent, 4)
+})
+
+t.test('configure and the constructor refuse a config that is not an object with their code', async (t) => {
+  const tracker = new BuildTracker()
+  for (const config of [null, undefined, 'runners', 5]) {
+    t.throws(() => tracker.configure(config as unknown as TrackerConfig), { code: 'FST_RUNNER_METRICS_INVALID_CONFIG', message: /config must be an object \{ runners\?, concurrent\? \}/ })
+    t.throws(() => tracker.checkConfig(config as unknown as TrackerConfig), { code: 'FST_RUNNER_METRICS_INVALID_CONFIG' })
+  }
+  t.ok(new BuildTracker(undefined), 'no options at all is fine')
+  t.throws(() => new BuildTracker(null as unknown as undefined), { code: 'FST_RUNNER_METRICS_INVALID_CONFIG', message: /options must be an object/ })
+  t.throws(() => new BuildTracker({ now: 'soon' as unknown as () => number }), { code: 'FST_RUNNER_METRICS_INVALID_CONFIG', message: /now must be a function returning seconds, got "soon"/ })
+})
+
+t.test('endpoint and jobsList on the same path is an option error naming both, not Fastify\'s duplicate route', async (t) => {
+  await t.rejects(appWith({ endpoint: '/debug/jobs/list', jobsList: true }), { code: 'FST_RUNNER_METRICS_OPTION_INVALID', message: /option "jobsList" is the path of "endpoint" \("\/debug\/jobs\/list"\); give them different paths/ })
+  await t.rejects(appWith({ endpoint: { url: '/x' }, jobsList: '/x' }), { code: 'FST_RUNNER_METRICS_OPTION_INVALID' })
+})
