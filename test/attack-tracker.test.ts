@@ -1,6 +1,8 @@
+import { get } from 'node:http'
 import fc from 'fast-check'
+import Fastify from 'fastify'
 import t from 'tap'
-import { BuildTracker, type RunnerMetricsOptions, type StartOptions, type TrackerConfig } from '../lib/index.js'
+import runnerMetrics, { BuildTracker, promClient, type RunnerMetricsOptions, type StartOptions, type TrackerConfig } from '../lib/index.js'
 import { appWith, parseSamples, samplesOf } from './helpers.js'
 import { findPromtool, runPromtool } from './promtool.js'
 
@@ -189,4 +191,60 @@ t.test('configure and the constructor refuse a config that is not an object with
 t.test('endpoint and jobsList on the same path is an option error naming both, not Fastify\'s duplicate route', async (t) => {
   await t.rejects(appWith({ endpoint: '/debug/jobs/list', jobsList: true }), { code: 'FST_RUNNER_METRICS_OPTION_INVALID', message: /option "jobsList" is the path of "endpoint" \("\/debug\/jobs\/list"\); give them different paths/ })
   await t.rejects(appWith({ endpoint: { url: '/x' }, jobsList: '/x' }), { code: 'FST_RUNNER_METRICS_OPTION_INVALID' })
+})
+
+t.test('a registration refused halfway leaves no runtime timer running: the event-loop sampler outlived it', async (t) => {
+  const running = new Set<unknown>()
+  const { setInterval: set, clearInterval: clear } = globalThis
+  t.teardown(() => Object.assign(globalThis, { setInterval: set, clearInterval: clear }))
+  Object.assign(globalThis, {
+    setInterval: (...args: Parameters<typeof set>) => { const timer = set(...args); running.add(timer); return timer },
+    clearInterval: (timer: Parameters<typeof clear>[0]) => { running.delete(timer); clear(timer) }
+  })
+  const registry = new promClient.Registry()
+  // The runtime family registered last: everything before it is registered, then refused.
+  registry.registerMetric(new promClient.Gauge({ name: 'nodejs_gc_duration_seconds', help: 'taken', registers: [] }))
+  await t.rejects(appWith({ registry }), { code: 'FST_RUNNER_METRICS_REGISTRY_CONFLICT' })
+  t.equal(running.size, 0, 'no interval left running')
+  t.same(registry.getMetricsAsArray().map((metric) => metric.name), ['nodejs_gc_duration_seconds'], 'the registry as it was')
+})
+
+// QUERY is routed too, but Fastify answers one without a body 400 before any handler runs.
+t.test('every method the instance routes but GET and HEAD is a 405 with Allow, TRACE and added ones too', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  app.addHttpMethod('PROPFIND')
+  await app.register(runnerMetrics, { defaultMetrics: false, jobsList: true })
+  for (const url of ['/metrics', '/debug/jobs/list']) {
+    for (const method of ['TRACE', 'PROPFIND', 'OPTIONS', 'POST']) {
+      const response = await app.inject({ method: method as 'POST', url })
+      t.equal(response.statusCode, 405, `${method} ${url}`)
+      t.equal(response.headers.allow, 'GET, HEAD')
+    }
+  }
+})
+
+t.test('a scrape in flight when the app closes is answered in full', async (t) => {
+  let arrived!: () => void
+  const arrival = new Promise<void>((resolve) => { arrived = resolve })
+  let release!: () => void
+  const gate = new Promise<void>((resolve) => { release = resolve })
+  const app = Fastify()
+  await app.register(runnerMetrics, { endpoint: { url: '/metrics', onRequest: async () => { arrived(); await gate } } })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as { port: number }
+  // No keep-alive (agent: false): a kept-alive socket would hold close() until its timeout.
+  const response = new Promise<{ status: number | undefined, body: string }>((resolve, reject) => {
+    get({ host: '127.0.0.1', port, path: '/metrics', agent: false }, (res) => {
+      let body = ''
+      res.setEncoding('utf8').on('data', (chunk: string) => { body += chunk }).on('end', () => resolve({ status: res.statusCode, body }))
+    }).on('error', reject)
+  })
+  await arrival
+  const closed = app.close()
+  release()
+  const answer = await response
+  t.equal(answer.status, 200)
+  t.match(answer.body, /^runner_metrics_scrapes_in_flight 1$/m)
+  await closed
 })

@@ -15,7 +15,14 @@ export function registerRuntimeMetrics (registry: Registry): () => void {
   registerProcessMetrics(registry)
   registerNodejsMetrics(registry)
   const stopEventLoop = registerEventLoopMetrics(registry)
-  const stopGc = registerGcMetrics(registry)
+  let stopGc: () => void
+  try {
+    stopGc = registerGcMetrics(registry)
+  } catch (error) {
+    // A registry that refuses the last family must not keep the event-loop timer of the one before.
+    stopEventLoop()
+    throw error
+  }
   return () => {
     stopEventLoop()
     stopGc()
