@@ -248,3 +248,103 @@ t.test('a scrape in flight when the app closes is answered in full', async (t) =
   t.match(answer.body, /^runner_metrics_scrapes_in_flight 1$/m)
   await closed
 })
+
+type ChurnStep =
+  | { kind: 'configure', runners: Array<{ name: string, limit: number, requestConcurrency: number }> }
+  | { kind: 'request', runner: string }
+  | { kind: 'done', index: number }
+  | { kind: 'start', runner: string }
+  | { kind: 'finish', index: number }
+
+const CHURN_RUNNERS = ['a', 'b', 'c']
+const churnStep: fc.Arbitrary<ChurnStep> = fc.oneof(
+  fc.record({
+    kind: fc.constant('configure' as const),
+    runners: fc.uniqueArray(fc.record({ name: fc.constantFrom(...CHURN_RUNNERS), limit: fc.nat(3), requestConcurrency: fc.integer({ min: 1, max: 3 }) }), { selector: (runner) => runner.name })
+  }),
+  fc.record({ kind: fc.constant('request' as const), runner: fc.constantFrom(...CHURN_RUNNERS) }),
+  fc.record({ kind: fc.constant('done' as const), index: fc.nat(30) }),
+  fc.record({ kind: fc.constant('start' as const), runner: fc.constantFrom(...CHURN_RUNNERS) }),
+  fc.record({ kind: fc.constant('finish' as const), index: fc.nat(30) })
+)
+
+t.test('reconfiguring while builds run and job requests are in flight: every count stays the model\'s, scrape after scrape', async (t) => {
+  await t.resolves(fc.assert(fc.asyncProperty(fc.array(churnStep, { maxLength: 40 }), async (steps) => {
+    const app = await appWith({ defaultMetrics: false })
+    try {
+      const requests: Array<{ runner: string, done: () => void, ended: boolean }> = []
+      const builds: Array<{ runner: string, finish: () => void, ended: boolean }> = []
+      const inFlight = new Map<string, number>()
+      const refused = new Map<string, number>()
+      const started = new Map<string, number>()
+      const finished = new Map<string, number>()
+      let config = new Map<string, { limit: number, requestConcurrency: number }>()
+      let id = 0
+      const add = (map: Map<string, number>, key: string, by = 1): void => { map.set(key, (map.get(key) ?? 0) + by) }
+      for (const step of steps) {
+        if (step.kind === 'configure') {
+          app.builds.configure({ runners: step.runners })
+          config = new Map(step.runners.map(({ name, ...rest }) => [name, rest]))
+        } else if (step.kind === 'request') {
+          const handle = app.builds.requestJob(step.runner)
+          const allowed = config.get(step.runner)?.requestConcurrency ?? 1
+          if ((inFlight.get(step.runner) ?? 0) >= allowed) {
+            if (handle !== undefined) return false
+            add(refused, step.runner)
+          } else {
+            if (handle === undefined) return false
+            add(inFlight, step.runner)
+            requests.push({ runner: step.runner, done: () => handle.done(), ended: false })
+          }
+        } else if (step.kind === 'done' && requests.length > 0) {
+          const request = requests[step.index % requests.length]!
+          request.done()
+          if (!request.ended) add(inFlight, request.runner, -1)
+          request.ended = true
+        } else if (step.kind === 'start') {
+          const build = app.builds.start({ id: ++id, runner: step.runner })
+          add(started, step.runner)
+          builds.push({ runner: step.runner, finish: () => build.finish({ state: 'success' }), ended: false })
+        } else if (step.kind === 'finish' && builds.length > 0) {
+          const build = builds[step.index % builds.length]!
+          build.finish()
+          if (!build.ended) add(finished, build.runner)
+          build.ended = true
+        }
+        const samples = parseSamples((await app.inject('/metrics')).body)
+        for (const runner of CHURN_RUNNERS) {
+          const value = (name: string, labels = ''): number | undefined => samples.get(`${name}{runner="${runner}"${labels}}`)
+          const known = samples.has(`runner_request_concurrency{runner="${runner}"}`)
+          if (!known) continue
+          if (value('runner_request_concurrency') !== (inFlight.get(runner) ?? 0)) return false
+          if (value('runner_request_concurrency_exceeded_total') !== (refused.get(runner) ?? 0)) return false
+          if (value('runner_limit') !== config.get(runner)?.limit) return false
+          if (value('runner_builds_started_total') !== (started.get(runner) ?? 0)) return false
+          if (value('runner_builds_finished_total', ',state="success"') !== (finished.get(runner) ?? 0)) return false
+        }
+      }
+      return true
+    } finally {
+      await app.close()
+    }
+  }), { numRuns: 100 }))
+})
+
+t.test('the text jobs list writes no control or format character raw: an id, url or runner cannot paint a terminal or fake a line', async (t) => {
+  const app = await appWith({ defaultMetrics: false, jobsList: true })
+  t.teardown(() => app.close())
+  const hostile = ['\x1b[2J\x1b[31mred', 'nul\0', 'del\x7f', 'nel\u0085fake id=1', 'rtl\u202Eevil', 'tag\u{E0041}', 'ok\u2028line']
+  hostile.forEach((value, index) => app.builds.start({ id: `${index}${value}`, runner: `r${value}`, url: `https://x/${value}` }))
+  app.builds.start({ id: 'plain', runner: 'docker-1' })
+  const { body } = await app.inject('/debug/jobs/list')
+  const lines = body.split('\n')
+  t.equal(lines.pop(), '', 'ends with a newline')
+  t.equal(lines.length, hostile.length + 1, 'one line per build')
+  // The message is the line number: a raw U+2028 in a message would break the TAP stream itself.
+  lines.forEach((line, index) => t.notMatch(line, /[\p{Cc}\p{Cf}\u2028\u2029]/u, `line ${index}`))
+  t.match(lines[0], /^id="0\\u001b\[2J\\u001b\[31mred" url="https:\/\/x\/\\u001b\[2J\\u001b\[31mred" runner="r\\u001b\[2J\\u001b\[31mred" state=pending /)
+  t.match(lines[3], /^id="3nel\\u0085fake id=1" /)
+  t.match(lines[5], /^id="5tag\\udb40\\udc41" /)
+  t.match(lines[6], /^id="6ok\\u2028line" /)
+  t.match(lines[7], /^id=plain runner=docker-1 /)
+})

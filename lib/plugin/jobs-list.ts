@@ -26,9 +26,18 @@ function entry (build: Build): JobEntry {
   }
 }
 
-/** A value quoted only when it would break the `key=value` line apart. */
+/** Control, format and line separator characters (ESC, NUL, DEL, NEL, bidi overrides, U+2028): escaped, never raw. */
+const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu
+
+/**
+ * A value quoted only when it would break the `key=value` line apart or hold an unprintable
+ * character; quoted, those are escaped as JSON escapes them (JSON.stringify leaves DEL, C1,
+ * format characters and U+2028 raw), so a build can neither fake a line nor paint the reader's terminal.
+ */
 function field (value: string): string {
-  return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value)
+  if (/^[^\s"=\p{Cc}\p{Cf}]+$/u.test(value)) return value // \s covers U+2028 and U+2029
+  return JSON.stringify(value).replace(UNPRINTABLE, (character) =>
+    Array.from({ length: character.length }, (_, unit) => `\\u${character.charCodeAt(unit).toString(16).padStart(4, '0')}`).join(''))
 }
 
 /** One line per live build, oldest first, in the shape of GitLab Runner's `/debug/jobs/list` (its `url=` when known). */
