@@ -162,6 +162,8 @@ t.test('a refused value is shown cut short: the message stays one short line', a
   const build = tracker.start({ id: `line\n${'z'.repeat(100_000)}`, runner: 'r' })
   oneShortLine(() => build.finish({ state: 'x' as 'success' }))
   oneShortLine(() => tracker.start({ id: build.id, runner: 'r' }))
+  oneShortLine(() => tracker.requestJob(Object.fromEntries(Array.from({ length: 1000 }, (_, key) => [`key${key}`, 'v\n'.repeat(1000)])) as unknown as string))
+  t.throws(() => tracker.requestJob({ long: 'x'.repeat(100) } as unknown as string), { message: /got \{ long: 'x{40}.*…$/ })
 })
 
 t.test('stages as a string is refused, not taken letter by letter', async (t) => {

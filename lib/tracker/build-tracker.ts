@@ -516,7 +516,7 @@ function isName (value: unknown): value is string {
 }
 
 /** Runner names are label values: a longer one only bloats every scrape (a megabyte name made each 50 MB). */
-export const MAX_RUNNER_NAME_LENGTH = 1024
+const MAX_RUNNER_NAME_LENGTH = 1024
 // In Unicode mode a surrogate pair is one code point: this matches only a lone half.
 const LONE_SURROGATE = /\p{Surrogate}/u
 
