@@ -350,3 +350,20 @@ t.test('the text jobs list writes no control or format character raw: an id, url
   t.match(lines[6], /^id="6ok\\u2028line" /)
   t.match(lines[7], /^id=plain runner=docker-1 /)
 })
+
+t.test('a clock that goes back (a wall clock injected as now) or answers NaN never makes a histogram sum fall or turn NaN', async (t) => {
+  let time = 1000
+  const app = await appWith({ tracker: new BuildTracker({ now: () => time }), defaultMetrics: false })
+  t.teardown(() => app.close())
+  const build = app.builds.start({ id: 1, runner: 'r' })
+  build.setStage('get_sources')
+  time -= 60 // NTP steps the wall clock back a minute
+  build.setStage('step_script')
+  time = Number.NaN
+  build.finish({ state: 'success' })
+  const samples = parseSamples((await app.inject('/metrics')).body)
+  t.equal(samples.get('runner_build_stage_duration_seconds_sum{runner="r",stage="get_sources"}'), 0)
+  t.equal(samples.get('runner_build_stage_duration_seconds_sum{runner="r",stage="step_script"}'), 0)
+  t.equal(samples.get('runner_build_duration_seconds_sum{runner="r"}'), 0)
+  t.equal(samples.get('runner_build_duration_seconds_count{runner="r"}'), 1, 'still counted once')
+})

@@ -99,6 +99,15 @@ function monotonicSeconds (): number {
 }
 
 /**
+ * Seconds from `from` to `to` as a histogram observes them: never negative nor NaN, so an
+ * injected clock that steps back (a wall clock) or answers NaN cannot make a sum fall or turn NaN.
+ */
+function elapsed (from: number, to: number): number {
+  const seconds = to - from
+  return seconds > 0 ? seconds : 0
+}
+
+/**
  * What the tracker holds for one runner: plain numbers per series, read at scrape time.
  * A build event touches a few of these fields and nothing else.
  */
@@ -237,7 +246,7 @@ export class Build {
     const to = RUNNING * tracker.stageSlots + stageSlot
     if (to === from) return
     const now = tracker.now()
-    runner.leaveStage(from, now - Build.#since(this))
+    runner.leaveStage(from, elapsed(Build.#since(this), now))
     Build.#mark(this, now)
     runner.leave(from)
     runner.enter(to)
@@ -265,11 +274,11 @@ export class Build {
       return
     }
     const now = tracker.now()
-    runner.leaveStage(this.#slot, now - Build.#since(this))
+    runner.leaveStage(this.#slot, elapsed(Build.#since(this), now))
     runner.leave(this.#slot)
     runner.finished[final]! += 1
     if (final === FAILED) runner.failures[reason]! += 1
-    runner.duration.observe(0, now - this.startedAt)
+    runner.duration.observe(0, elapsed(this.startedAt, now))
     this.#slot = -1 - final
     Build.#mark(this, now)
     tracker.release(this)
