@@ -367,3 +367,13 @@ t.test('a clock that goes back (a wall clock injected as now) or answers NaN nev
   t.equal(samples.get('runner_build_duration_seconds_sum{runner="r"}'), 0)
   t.equal(samples.get('runner_build_duration_seconds_count{runner="r"}'), 1, 'still counted once')
 })
+
+t.test('get takes ids as start does: undefined, NaN or an object finds nothing, and never throws', async (t) => {
+  const tracker = new BuildTracker()
+  for (const id of ['undefined', 'NaN', '[object Object]', 'null']) tracker.start({ id, runner: 'r' })
+  for (const id of [undefined, Number.NaN, {}, null, Object.create(null), Symbol('s')]) {
+    t.equal(tracker.get(id as string), undefined, String(typeof id))
+  }
+  t.equal(tracker.get(-0), tracker.get('0'), 'the same key as start')
+  t.equal(tracker.get('NaN')?.id, 'NaN')
+})

@@ -399,8 +399,8 @@ export class BuildTracker {
    */
   start (options: StartOptions): Build {
     const { id, runner, queueSeconds, url } = options ?? {}
-    const key = typeof id === 'number' && Number.isFinite(id) ? String(id) : id
-    if (!isName(key)) throw new InvalidBuildIdError(describeValue(id))
+    const key = buildKey(id)
+    if (key === undefined) throw new InvalidBuildIdError(describeValue(id))
     const where = `build ${describeName(key)}`
     checkRunner(where, runner)
     if (queueSeconds !== undefined && !isSeconds(queueSeconds)) {
@@ -454,7 +454,9 @@ export class BuildTracker {
 
   /** The live build with this id, if any. */
   get (id: string | number): Build | undefined {
-    return this.#live.get(String(id))
+    // As start keys them: String(id) found a build 'undefined' for get(undefined), and threw for an object with no prototype.
+    const key = buildKey(id)
+    return key === undefined ? undefined : this.#live.get(key)
   }
 
   /** Live builds, oldest first. */
@@ -518,6 +520,12 @@ export class BuildTracker {
 /** The endpoint and status of an `apiRequests` key of RunnerStats. */
 export function apiRequestKey (key: number): { endpoint: ApiEndpoint, status: number } {
   return { endpoint: API_ENDPOINTS[Math.floor(key / STATUS_KEYS)]!, status: key % STATUS_KEYS }
+}
+
+/** The key of a build id: a non-empty string as it is, a finite number as its string; anything else has none. */
+function buildKey (id: unknown): string | undefined {
+  const key = typeof id === 'number' && Number.isFinite(id) ? String(id) : id
+  return isName(key) ? key : undefined
 }
 
 function isName (value: unknown): value is string {
