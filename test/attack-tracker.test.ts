@@ -344,11 +344,17 @@ t.test('the text jobs list writes no control or format character raw: an id, url
   t.equal(lines.length, hostile.length + 1, 'one line per build')
   // The message is the line number: a raw U+2028 in a message would break the TAP stream itself.
   lines.forEach((line, index) => t.notMatch(line, /[\p{Cc}\p{Cf}\u2028\u2029]/u, `line ${index}`))
-  t.match(lines[0], /^id="0\\u001b\[2J\\u001b\[31mred" url="https:\/\/x\/\\u001b\[2J\\u001b\[31mred" runner="r\\u001b\[2J\\u001b\[31mred" state=pending /)
-  t.match(lines[3], /^id="3nel\\u0085fake id=1" /)
-  t.match(lines[5], /^id="5tag\\udb40\\udc41" /)
-  t.match(lines[6], /^id="6ok\\u2028line" /)
+  t.match(lines[0], /^id="0\\x1b\[2J\\x1b\[31mred" url="https:\/\/x\/\\x1b\[2J\\x1b\[31mred" runner="r\\x1b\[2J\\x1b\[31mred" state=pending /)
+  t.match(lines[1], /^id="1nul\\x00" /)
+  t.match(lines[2], /^id="2del\\x7f" /)
+  t.match(lines[3], /^id="3nel\\x85fake id=1" /)
+  t.match(lines[4], /^id="4rtl\\u\{202e\}evil" /)
+  t.match(lines[5], /^id="5tag\\u\{e0041\}" /)
+  t.match(lines[6], /^id="6ok\\u\{2028\}line" /)
   t.match(lines[7], /^id=plain runner=docker-1 /)
+  // The same escapes as main's /debug/jobs/list test: BEL, C1, a backslash and a quote.
+  app.builds.start({ id: 'a\x1b[2Jb\x07\x00\x7f\u009b', runner: 'back\\slash"quote' })
+  t.match((await app.inject('/debug/jobs/list')).body, /^id="a\\x1b\[2Jb\\x07\\x00\\x7f\\x9b" runner="back\\\\slash\\"quote" state=pending/m)
 })
 
 t.test('a clock that goes back (a wall clock injected as now) or answers NaN never makes a histogram sum fall or turn NaN', async (t) => {

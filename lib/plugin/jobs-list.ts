@@ -26,18 +26,24 @@ function entry (build: Build): JobEntry {
   }
 }
 
-/** Control, format and line separator characters (ESC, NUL, DEL, NEL, bidi overrides, U+2028): escaped, never raw. */
+// Unicode's Cc (C0 controls, DEL, C1 controls: ESC sequences, BEL, NEL...), Cf (bidi overrides,
+// tag characters) and the line and paragraph separators: a terminal or a reader acts on them.
 const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu
 
+/** `\xNN` for a character up to U+00FF, `\u{...}` above. */
+function escapeCharacter (character: string): string {
+  const code = character.codePointAt(0)!
+  return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`
+}
+
 /**
- * A value quoted only when it would break the `key=value` line apart or hold an unprintable
- * character; quoted, those are escaped as JSON escapes them (JSON.stringify leaves DEL, C1,
- * format characters and U+2028 raw), so a build can neither fake a line nor paint the reader's terminal.
+ * A value quoted only when it would break the `key=value` line apart or holds a character a
+ * terminal or reader acts on; inside quotes, `\` and `"` are escaped and those characters are
+ * shown as escapes, so what a build id, url or runner name says is printed, never executed.
  */
 function field (value: string): string {
-  if (/^[^\s"=\p{Cc}\p{Cf}]+$/u.test(value)) return value // \s covers U+2028 and U+2029
-  return JSON.stringify(value).replace(UNPRINTABLE, (character) =>
-    Array.from({ length: character.length }, (_, unit) => `\\u${character.charCodeAt(unit).toString(16).padStart(4, '0')}`).join(''))
+  if (/^[^\s"=\\\p{Cc}\p{Cf}]+$/u.test(value)) return value // \s covers U+2028 and U+2029
+  return `"${value.replace(/[\\"]/g, '\\$&').replace(UNPRINTABLE, escapeCharacter)}"`
 }
 
 /** One line per live build, oldest first, in the shape of GitLab Runner's `/debug/jobs/list` (its `url=` when known). */
