@@ -26,18 +26,24 @@ function entry (build: Build): JobEntry {
   }
 }
 
-// Unicode's Cc: the C0 controls, DEL and the C1 controls; a terminal acts on them (ESC sequences, BEL, ...).
-const CONTROL = /\p{Cc}/gu
+// Unicode's Cc (C0 controls, DEL, C1 controls: ESC sequences, BEL, NEL...), Cf (bidi overrides,
+// tag characters) and the line and paragraph separators: a terminal or a reader acts on them.
+const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu
+
+/** `\xNN` for a character up to U+00FF, `\u{...}` above. */
+function escapeCharacter (character: string): string {
+  const code = character.codePointAt(0)!
+  return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`
+}
 
 /**
  * A value quoted only when it would break the `key=value` line apart or holds a character a
- * terminal acts on; inside quotes, `\` and `"` are escaped and control characters are shown as
- * `\xNN`, so what a build id or runner name says is printed, never executed.
+ * terminal or reader acts on; inside quotes, `\` and `"` are escaped and those characters are
+ * shown as escapes, so what a build id, url or runner name says is printed, never executed.
  */
 function field (value: string): string {
-  if (/^[^\s"=\\\p{Cc}]+$/u.test(value)) return value
-  const escaped = value.replace(/[\\"]/g, '\\$&').replace(CONTROL, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`)
-  return `"${escaped}"`
+  if (/^[^\s"=\\\p{Cc}\p{Cf}]+$/u.test(value)) return value // \s covers U+2028 and U+2029
+  return `"${value.replace(/[\\"]/g, '\\$&').replace(UNPRINTABLE, escapeCharacter)}"`
 }
 
 /** One line per live build, oldest first, in the shape of GitLab Runner's `/debug/jobs/list` (its `url=` when known). */

@@ -1,3 +1,5 @@
+import { describeValue } from '../tracker/describe.js'
+
 /**
  * The one place metric names are mapped. Collectors write every family under its `runner_`
  * name and ask `metricName` for the name to register, so each family is written once and
@@ -39,7 +41,7 @@ export function isNaming (value: unknown): value is Naming {
 
 /** What is wrong with a value that is not a naming, for an error message. */
 export function namingProblem (value: unknown): string {
-  return `must be one of ${NAMINGS.map((naming) => JSON.stringify(naming)).join(', ')}, got ${JSON.stringify(value)}`
+  return `must be one of ${NAMINGS.map((naming) => JSON.stringify(naming)).join(', ')}, got ${describeValue(value)}`
 }
 
 /** What collectors are given: their family's `runner_` name in, the exported name out. */

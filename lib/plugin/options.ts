@@ -2,6 +2,7 @@ import type { RegisterOptions, RouteShorthandOptions } from 'fastify'
 import type { Registry } from 'prom-client'
 import { BuildTracker, type RunnerConfig } from '../tracker/build-tracker.js'
 import { DEFAULT_EVENT_LOOP_RESOLUTION } from './collectors/event-loop.js'
+import { describeValue } from '../tracker/describe.js'
 import { VERSION_LABELS, type VersionInfo } from './collectors/version.js'
 import { OptionInvalidError } from './errors.js'
 import { isNaming, namingProblem, type Naming } from './naming.js'
@@ -93,7 +94,7 @@ function isRegistry (value: unknown): value is Registry {
 
 /** `alternatives` names what else the option takes, for the message. */
 function path (option: string, value: unknown, alternatives = ' or false'): string {
-  if (typeof value !== 'string' || !value.startsWith('/')) throw optionError(option, `must be a path starting with "/"${alternatives}, got ${JSON.stringify(value)}`)
+  if (typeof value !== 'string' || !value.startsWith('/')) throw optionError(option, `must be a path starting with "/"${alternatives}, got ${describeValue(value)}`)
   return value
 }
 
@@ -101,7 +102,7 @@ function path (option: string, value: unknown, alternatives = ' or false'): stri
 function endpointRoute (value: unknown): EndpointRoute {
   if (typeof value === 'string') return { url: path('endpoint', value, ', false, or route options'), routeOptions: {} }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw optionError('endpoint', `must be a path starting with "/", false, or route options ({ url, onRequest, logLevel, schema, ... }), got ${JSON.stringify(value)}`)
+    throw optionError('endpoint', `must be a path starting with "/", false, or route options ({ url, onRequest, logLevel, schema, ... }), got ${describeValue(value)}`)
   }
   const { url = '/metrics', ...routeOptions } = value as EndpointOptions & Record<string, unknown>
   for (const key of ['method', 'handler']) {
@@ -110,10 +111,14 @@ function endpointRoute (value: unknown): EndpointRoute {
   return { url: path('endpoint.url', url, ''), routeOptions }
 }
 
-function wholeNumber (option: string, value: unknown, fallback: number, min: number, max?: number): number {
+/** The longest delay a Node.js timer takes: a longer one fires after 1 ms instead. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+function wholeNumber (option: string, value: unknown, fallback: number, min: number, max = Infinity): number {
   if (value === undefined) return fallback
-  const range = max === undefined ? `of at least ${min}` : `from ${min} to ${max}`
-  if (!Number.isInteger(value) || (value as number) < min || (value as number) > (max ?? Infinity)) throw optionError(option, `must be an integer ${range}, got ${JSON.stringify(value)}`)
+  if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) {
+    throw optionError(option, `must be an integer ${max === Infinity ? `of at least ${min}` : `from ${min} to ${max}`}, got ${describeValue(value)}`)
+  }
   return value as number
 }
 
@@ -122,7 +127,7 @@ function versionInfo (value: unknown): VersionInfo {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw optionError('version', 'must be an object of label values')
   for (const [key, label] of Object.entries(value)) {
     if (!(VERSION_LABELS as readonly string[]).includes(key)) throw optionError('version', `has unknown label "${key}"; allowed: ${VERSION_LABELS.join(', ')}`)
-    if (typeof label !== 'string') throw optionError('version', `label "${key}" must be a string, got ${JSON.stringify(label)}`)
+    if (typeof label !== 'string') throw optionError('version', `label "${key}" must be a string, got ${describeValue(label)}`)
   }
   return value as VersionInfo
 }
@@ -150,16 +155,19 @@ export function resolveOptions (options: RunnerMetricsOptions = {}): ResolvedOpt
   }
   const { registry, endpoint = '/metrics', defaultMetrics = true, jobsList = false } = options
   if (registry !== undefined && !isRegistry(registry)) throw optionError('registry', 'must be a prom-client Registry')
-  if (typeof defaultMetrics !== 'boolean') throw optionError('defaultMetrics', `must be a boolean, got ${JSON.stringify(defaultMetrics)}`)
+  if (typeof defaultMetrics !== 'boolean') throw optionError('defaultMetrics', `must be a boolean, got ${describeValue(defaultMetrics)}`)
+  const route = endpoint === false ? false : endpointRoute(endpoint)
+  const jobsListPath = jobsList === false ? false : jobsList === true ? DEFAULT_JOBS_LIST_PATH : path('jobsList', jobsList)
+  // Fastify would refuse the second route with its own message, naming neither option.
+  if (route !== false && route.url === jobsListPath) throw optionError('jobsList', `is the path of "endpoint" (${JSON.stringify(jobsListPath)}); give them different paths`)
   return {
     registry,
-    endpoint: endpoint === false ? false : endpointRoute(endpoint),
+    endpoint: route,
     defaultMetrics,
     version: versionInfo(options.version),
     tracker: tracker(options),
-    jobsList: jobsList === false ? false : jobsList === true ? DEFAULT_JOBS_LIST_PATH : path('jobsList', jobsList),
-    // Node's timers wait at most 2^31 - 1 ms; a longer one fires at once, which would time out every scrape.
-    scrapeTimeout: wholeNumber('scrapeTimeout', options.scrapeTimeout, 5000, 1, 2 ** 31 - 1),
+    jobsList: jobsListPath,
+    scrapeTimeout: wholeNumber('scrapeTimeout', options.scrapeTimeout, 5000, 1, MAX_TIMER_MS),
     maxScrapesInFlight: wholeNumber('maxScrapesInFlight', options.maxScrapesInFlight, 0, 0),
     eventLoopResolution: wholeNumber('eventLoopResolution', options.eventLoopResolution, DEFAULT_EVENT_LOOP_RESOLUTION, 1, 60_000),
     naming: naming(options.naming),

@@ -25,8 +25,6 @@ declare module 'fastify' {
   }
 }
 
-const OTHER_METHODS = ['DELETE', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const
-
 /** Registers every metric; returns what starts the runtime metrics' sampler and observer. */
 function registerMetrics (registry: Registry, tracker: BuildTracker, options: ResolvedOptions, stats: ScrapeStats): Sampler {
   const before = new Set(registry.getMetricsAsArray().map((metric) => metric.name))
@@ -45,10 +43,11 @@ function registerMetrics (registry: Registry, tracker: BuildTracker, options: Re
   }
 }
 
-function methodNotAllowed (app: FastifyInstance, url: string, routeOptions: RouteShorthandOptions): void {
+/** Every other method the instance routes (TRACE, QUERY, any added with addHttpMethod) answers 405 at `url`. */
+function methodNotAllowed (app: FastifyInstance, url: string, routeOptions: RouteShorthandOptions = {}): void {
   app.route({
     ...routeOptions,
-    method: [...OTHER_METHODS],
+    method: app.supportedMethods.filter((method) => method !== 'GET' && method !== 'HEAD'),
     url,
     handler: async (request, reply) => reply.code(405).header('allow', 'GET, HEAD').type('text/plain; charset=utf-8').send(`method ${request.method} not allowed; use GET or HEAD\n`)
   })
@@ -103,6 +102,7 @@ function addRoutes (app: FastifyInstance, registry: Registry, tracker: BuildTrac
       const wantsJson = new Negotiator(request).mediaType(['text/plain', 'application/json']) === 'application/json'
       return wantsJson ? jobsListJson(tracker) : reply.type('text/plain; charset=utf-8').send(jobsListText(tracker))
     })
+    methodNotAllowed(app, options.jobsList)
   }
 }
 

@@ -18,6 +18,7 @@ import {
   type LiveState
 } from './vocabulary.js'
 import { Histograms } from './buckets.js'
+import { describeName, describeValue } from './describe.js'
 import {
   BuildRunningError,
   FailureReasonWithoutFailedError,
@@ -95,6 +96,15 @@ function indexOf (values: readonly string[], value: unknown): number {
 
 function monotonicSeconds (): number {
   return performance.now() / 1000
+}
+
+/**
+ * Seconds from `from` to `to` as a histogram observes them: never negative nor NaN, so an
+ * injected clock that steps back (a wall clock) or answers NaN cannot make a sum fall or turn NaN.
+ */
+function elapsed (from: number, to: number): number {
+  const seconds = to - from
+  return seconds > 0 ? seconds : 0
 }
 
 /**
@@ -236,7 +246,7 @@ export class Build {
     const to = RUNNING * tracker.stageSlots + stageSlot
     if (to === from) return
     const now = tracker.now()
-    runner.leaveStage(from, now - Build.#since(this))
+    runner.leaveStage(from, elapsed(Build.#since(this), now))
     Build.#mark(this, now)
     runner.leave(from)
     runner.enter(to)
@@ -250,12 +260,12 @@ export class Build {
   finish (options: FinishOptions): void {
     const { state, failureReason } = options ?? {}
     const final = indexOf(FINAL_STATES, state)
-    if (final === -1) throw new InvalidStateError(this.id, JSON.stringify(state), describeAllowed(FINAL_STATES))
+    if (final === -1) throw new InvalidStateError(describeName(this.id), describeValue(state), describeAllowed(FINAL_STATES))
     let reason = UNKNOWN_FAILURE
     if (failureReason !== undefined) {
       reason = indexOf(FAILURE_REASONS, failureReason)
-      if (reason === -1) throw new InvalidFailureReasonError(this.id, JSON.stringify(failureReason), describeAllowed(FAILURE_REASONS))
-      if (final !== FAILED) throw new FailureReasonWithoutFailedError(this.id, JSON.stringify(state))
+      if (reason === -1) throw new InvalidFailureReasonError(describeName(this.id), describeValue(failureReason), describeAllowed(FAILURE_REASONS))
+      if (final !== FAILED) throw new FailureReasonWithoutFailedError(describeName(this.id), describeValue(state))
     }
     const runner = this.#runner
     const tracker = runner.tracker
@@ -264,11 +274,11 @@ export class Build {
       return
     }
     const now = tracker.now()
-    runner.leaveStage(this.#slot, now - Build.#since(this))
+    runner.leaveStage(this.#slot, elapsed(Build.#since(this), now))
     runner.leave(this.#slot)
     runner.finished[final]! += 1
     if (final === FAILED) runner.failures[reason]! += 1
-    runner.duration.observe(0, now - this.startedAt)
+    runner.duration.observe(0, elapsed(this.startedAt, now))
     this.#slot = -1 - final
     Build.#mark(this, now)
     tracker.release(this)
@@ -313,6 +323,7 @@ export class BuildTracker {
   readonly #ignored = new Float64Array(IGNORED_EVENTS.length)
 
   constructor (options: BuildTrackerOptions = {}) {
+    if (!isObject(options)) throw new InvalidConfigError(`BuildTracker options must be an object, got ${describeValue(options)}`)
     try {
       this.stages = resolveStages(options.stages)
     } catch (error) {
@@ -321,9 +332,10 @@ export class BuildTracker {
     this.stageSlots = this.stages.length + 1
     this.stages.forEach((stage, index) => this.#stageSlotByName.set(stage, index + 1))
     this.now = options.now ?? monotonicSeconds
+    if (typeof this.now !== 'function') throw new InvalidConfigError(`now must be a function returning seconds, got ${describeValue(this.now)}`)
     this.maxRunners = options.maxRunners ?? DEFAULT_MAX_RUNNERS
     if (!Number.isInteger(this.maxRunners) || this.maxRunners < 1) {
-      throw new InvalidConfigError(`maxRunners must be a positive integer, got ${JSON.stringify(options.maxRunners)}`)
+      throw new InvalidConfigError(`maxRunners must be a positive integer, got ${describeValue(this.maxRunners)}`)
     }
     this.configure(options)
   }
@@ -334,7 +346,7 @@ export class BuildTracker {
    * back) but loses its limit, and its request concurrency goes back to the default.
    */
   configure (config: TrackerConfig): void {
-    const configured = this.#validate(config)
+    const { runners: configured, concurrent } = this.#validate(config)
     for (const stats of this.#runners.values()) {
       stats.limit = undefined
       stats.requestConcurrency = DEFAULT_REQUEST_CONCURRENCY
@@ -344,7 +356,8 @@ export class BuildTracker {
       stats.limit = limit
       stats.requestConcurrency = requestConcurrency
     }
-    this.concurrent = config.concurrent
+    // The value checked, not config.concurrent read again: a getter could answer differently.
+    this.concurrent = concurrent
   }
 
   /** Throws what `configure(config)` would throw, and changes nothing: a reload checks before it applies. */
@@ -352,29 +365,32 @@ export class BuildTracker {
     this.#validate(config)
   }
 
-  /** The runners by name, once every value and the runner cap have been checked. */
-  #validate (config: TrackerConfig): Map<string, RunnerConfig> {
+  /** The runners by name and `concurrent`, each read once and checked, and the runner cap. */
+  #validate (config: TrackerConfig): { runners: Map<string, RunnerConfig>, concurrent: number | undefined } {
+    if (!isObject(config)) throw new InvalidConfigError(`the tracker's config must be an object { runners?, concurrent? }, got ${describeValue(config)}`)
     const { runners = [], concurrent } = config
     if (concurrent !== undefined && !isCount(concurrent)) {
-      throw new InvalidConfigError(`concurrent must be a non-negative integer, got ${JSON.stringify(concurrent)}`)
+      throw new InvalidConfigError(`concurrent must be a non-negative integer, got ${describeValue(concurrent)}`)
     }
     if (!Array.isArray(runners)) throw new InvalidConfigError('runners must be an array of { name, limit?, requestConcurrency? }')
     const configured = new Map<string, RunnerConfig>()
     let added = 0
     for (const runner of runners as unknown[]) {
       const { name, limit, requestConcurrency } = (runner ?? {}) as Partial<RunnerConfig>
-      if (!isName(name)) throw new InvalidConfigError(`runners: every runner needs a non-empty string name, got ${JSON.stringify(name)}`)
+      if (!isName(name)) throw new InvalidConfigError(`runners: every runner needs a non-empty string name, got ${describeValue(name)}`)
+      const problem = runnerNameProblem(name)
+      if (problem !== undefined) throw new InvalidConfigError(`runners: the name of every runner must be ${problem}, got ${describeValue(name)}`)
       if (limit !== undefined && !isCount(limit)) {
-        throw new InvalidConfigError(`runners: limit of runner "${name}" must be a non-negative integer, got ${JSON.stringify(limit)}`)
+        throw new InvalidConfigError(`runners: limit of runner ${describeValue(name)} must be a non-negative integer, got ${describeValue(limit)}`)
       }
       if (requestConcurrency !== undefined && !(isCount(requestConcurrency) && requestConcurrency >= 1)) {
-        throw new InvalidConfigError(`runners: requestConcurrency of runner "${name}" must be an integer of at least 1, got ${JSON.stringify(requestConcurrency)}`)
+        throw new InvalidConfigError(`runners: requestConcurrency of runner ${describeValue(name)} must be an integer of at least 1, got ${describeValue(requestConcurrency)}`)
       }
-      if (configured.has(name)) throw new InvalidConfigError(`runners: runner "${name}" is listed twice`)
+      if (configured.has(name)) throw new InvalidConfigError(`runners: runner ${describeValue(name)} is listed twice`)
       configured.set(name, { name, limit, requestConcurrency })
       if (!this.#runners.has(name) && this.#runners.size + ++added > this.maxRunners) throw this.#tooMany(name)
     }
-    return configured
+    return { runners: configured, concurrent }
   }
 
   /**
@@ -383,16 +399,16 @@ export class BuildTracker {
    */
   start (options: StartOptions): Build {
     const { id, runner, queueSeconds, url } = options ?? {}
-    const key = typeof id === 'number' && Number.isFinite(id) ? String(id) : id
-    if (!isName(key)) throw new InvalidBuildIdError(JSON.stringify(id))
-    const where = `build ${key}`
-    if (!isName(runner)) throw new InvalidRunnerError(where, JSON.stringify(runner))
+    const key = buildKey(id)
+    if (key === undefined) throw new InvalidBuildIdError(describeValue(id))
+    const where = `build ${describeName(key)}`
+    checkRunner(where, runner)
     if (queueSeconds !== undefined && !isSeconds(queueSeconds)) {
-      throw new InvalidValueError(where, 'queueSeconds', 'a non-negative number of seconds', JSON.stringify(queueSeconds))
+      throw new InvalidValueError(where, 'queueSeconds', 'a non-negative number of seconds', describeValue(queueSeconds))
     }
-    if (url !== undefined && typeof url !== 'string') throw new InvalidValueError(where, 'url', 'a string', JSON.stringify(url))
+    if (url !== undefined && typeof url !== 'string') throw new InvalidValueError(where, 'url', 'a string', describeValue(url))
     const running = this.#live.get(key)
-    if (running !== undefined) throw new BuildRunningError(key, JSON.stringify(running.runner))
+    if (running !== undefined) throw new BuildRunningError(describeName(key), describeValue(running.runner))
     const stats = this.#runnerStats(runner)
     const build = new Build(key, stats, this.now(), url)
     this.#live.set(key, build)
@@ -408,13 +424,13 @@ export class BuildTracker {
    */
   apiRequest (options: ApiRequestOptions): void {
     const { runner, endpoint, status, seconds } = options ?? {}
-    if (!isName(runner)) throw new InvalidRunnerError('apiRequest', JSON.stringify(runner))
+    checkRunner('apiRequest', runner)
     const endpointIndex = indexOf(API_ENDPOINTS, endpoint)
-    if (endpointIndex === -1) throw new InvalidEndpointError(JSON.stringify(endpoint), describeAllowed(API_ENDPOINTS))
+    if (endpointIndex === -1) throw new InvalidEndpointError(describeValue(endpoint), describeAllowed(API_ENDPOINTS))
     if (!Number.isInteger(status) || status < 100 || status > 599) {
-      throw new InvalidValueError('apiRequest', 'status', 'an HTTP status code, an integer from 100 to 599', JSON.stringify(status))
+      throw new InvalidValueError('apiRequest', 'status', 'an HTTP status code, an integer from 100 to 599', describeValue(status))
     }
-    if (!isSeconds(seconds)) throw new InvalidValueError('apiRequest', 'seconds', 'a non-negative number of seconds', JSON.stringify(seconds))
+    if (!isSeconds(seconds)) throw new InvalidValueError('apiRequest', 'seconds', 'a non-negative number of seconds', describeValue(seconds))
     const stats = this.#runnerStats(runner)
     const key = endpointIndex * STATUS_KEYS + status
     stats.apiRequests.set(key, (stats.apiRequests.get(key) ?? 0) + 1)
@@ -426,7 +442,7 @@ export class BuildTracker {
    * request ends, or `undefined` (counted) when the runner has `requestConcurrency` in flight.
    */
   requestJob (runner: string): JobRequest | undefined {
-    if (!isName(runner)) throw new InvalidRunnerError('requestJob', JSON.stringify(runner))
+    checkRunner('requestJob', runner)
     const stats = this.#runnerStats(runner)
     if (stats.jobRequests >= stats.requestConcurrency) {
       stats.jobRequestsRefused += 1
@@ -438,7 +454,9 @@ export class BuildTracker {
 
   /** The live build with this id, if any. */
   get (id: string | number): Build | undefined {
-    return this.#live.get(String(id))
+    // As start keys them: String(id) found a build 'undefined' for get(undefined), and threw for an object with no prototype.
+    const key = buildKey(id)
+    return key === undefined ? undefined : this.#live.get(key)
   }
 
   /** Live builds, oldest first. */
@@ -465,7 +483,7 @@ export class BuildTracker {
   /** @internal */
   stageSlot (stage: string): number {
     const slot = this.#stageSlotByName.get(stage)
-    if (slot === undefined) throw new InvalidStageError(JSON.stringify(stage), describeAllowed(this.stages))
+    if (slot === undefined) throw new InvalidStageError(describeValue(stage), describeAllowed(this.stages))
     return slot
   }
 
@@ -485,7 +503,7 @@ export class BuildTracker {
   }
 
   #tooMany (name: string): Error {
-    return new TooManyRunnersError(JSON.stringify(name), this.maxRunners + 1, this.maxRunners)
+    return new TooManyRunnersError(describeValue(name), this.maxRunners + 1, this.maxRunners)
   }
 
   #runnerStats (name: string): RunnerStats {
@@ -504,8 +522,39 @@ export function apiRequestKey (key: number): { endpoint: ApiEndpoint, status: nu
   return { endpoint: API_ENDPOINTS[Math.floor(key / STATUS_KEYS)]!, status: key % STATUS_KEYS }
 }
 
+/** The key of a build id: a non-empty string as it is, a finite number as its string; anything else has none. */
+function buildKey (id: unknown): string | undefined {
+  const key = typeof id === 'number' && Number.isFinite(id) ? String(id) : id
+  return isName(key) ? key : undefined
+}
+
 function isName (value: unknown): value is string {
   return typeof value === 'string' && value.length > 0
+}
+
+/** Runner names are label values: a longer one only bloats every scrape (a megabyte name made each 50 MB). */
+const MAX_RUNNER_NAME_LENGTH = 1024
+// In Unicode mode a surrogate pair is one code point: this matches only a lone half.
+const LONE_SURROGATE = /\p{Surrogate}/u
+
+/**
+ * What is wrong with a runner name as a label value, if anything. A lone surrogate half is
+ * written as U+FFFD on the wire, so two names differing only there would duplicate series.
+ */
+function runnerNameProblem (name: string): string | undefined {
+  if (name.length > MAX_RUNNER_NAME_LENGTH) return `at most ${MAX_RUNNER_NAME_LENGTH} characters long`
+  if (LONE_SURROGATE.test(name)) return 'well-formed Unicode (no lone surrogate half)'
+  return undefined
+}
+
+function checkRunner (where: string, runner: unknown): asserts runner is string {
+  if (!isName(runner)) throw new InvalidRunnerError(where, 'a non-empty string', describeValue(runner))
+  const problem = runnerNameProblem(runner)
+  if (problem !== undefined) throw new InvalidRunnerError(where, problem, describeValue(runner))
+}
+
+function isObject (value: unknown): value is object {
+  return typeof value === 'object' && value !== null
 }
 
 function isCount (value: unknown): value is number {

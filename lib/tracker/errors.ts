@@ -25,8 +25,8 @@ function defineError<Code extends string, Args extends Text[]> (code: Code, mess
 
 export const InvalidBuildIdError = defineError<'FST_RUNNER_METRICS_INVALID_BUILD_ID', [id: Text]>(
   'FST_RUNNER_METRICS_INVALID_BUILD_ID', 'build id must be a non-empty string or a number, got %s', TypeError)
-export const InvalidRunnerError = defineError<'FST_RUNNER_METRICS_INVALID_RUNNER', [where: Text, runner: Text]>(
-  'FST_RUNNER_METRICS_INVALID_RUNNER', '%s: runner must be a non-empty string, got %s', TypeError)
+export const InvalidRunnerError = defineError<'FST_RUNNER_METRICS_INVALID_RUNNER', [where: Text, requirement: Text, runner: Text]>(
+  'FST_RUNNER_METRICS_INVALID_RUNNER', '%s: runner must be %s, got %s', TypeError)
 export const InvalidStageError = defineError<'FST_RUNNER_METRICS_INVALID_STAGE', [stage: Text, allowed: Text]>(
   'FST_RUNNER_METRICS_INVALID_STAGE', 'stage %s is not allowed; allowed: %s (add more with the stages option)', TypeError)
 export const InvalidStateError = defineError<'FST_RUNNER_METRICS_INVALID_STATE', [build: Text, state: Text, allowed: Text]>(

@@ -1,3 +1,5 @@
+import { describeValue } from './describe.js'
+
 /**
  * The closed sets of label values a build can produce. Keeping them closed is what bounds
  * the cardinality of every build metric: only runner names come from outside.
@@ -84,10 +86,12 @@ const STAGE_NAME = /^[a-z][a-z0-9_]*$/
  * Throws a TypeError naming the bad entry: stage names become label values.
  */
 export function resolveStages (extra: readonly unknown[] = []): readonly string[] {
+  // A string is iterable too: 'my_stage' would have been taken letter by letter.
+  if (!Array.isArray(extra)) throw new TypeError(`stages must be an array of stage names, got ${describeValue(extra)}`)
   const stages: string[] = [...BUILTIN_STAGES]
-  for (const stage of extra) {
+  for (const stage of extra as unknown[]) {
     if (typeof stage !== 'string' || !STAGE_NAME.test(stage) || stage === NO_STAGE) {
-      throw new TypeError(`stage ${JSON.stringify(stage)} is not allowed: a stage name matches ${STAGE_NAME.source} and is not "${NO_STAGE}"`)
+      throw new TypeError(`stage ${describeValue(stage)} is not allowed: a stage name matches ${STAGE_NAME.source} and is not "${NO_STAGE}"`)
     }
     if (!stages.includes(stage)) stages.push(stage)
   }
