@@ -13,11 +13,17 @@ class ScrapeTimeout extends Error {}
 class ScrapeAbandoned extends Error {}
 
 /**
- * Waits for work for at most `ms`, and no longer than until `abandonAll()`: a collection that
- * hangs keeps neither its scrape nor a timer alive past the server's close.
+ * How long scrapes in flight when the app closes get to finish (the default scrape timeout):
+ * they are answered as usual, unless they take longer, as a hung collection with a long
+ * `scrapeTimeout` would; then they get 503, so none holds the close or keeps a timer alive.
  */
+export const CLOSE_GRACE_MS = 5000
+
+/** Waits for work for at most `ms`, and no longer than until `abandonAfter()` gives up on it. */
 class BoundedWaits {
   readonly #waiting = new Set<(error: Error) => void>()
+  /** Called when the last wait settles, while `abandonAfter` waits for that. */
+  #onIdle: (() => void) | undefined
 
   /** Resolves as `work` does, or rejects with ScrapeTimeout after `ms`; the timer never outlives it. */
   async wait<T> (work: Promise<T>, ms: number): Promise<T> {
@@ -33,11 +39,19 @@ class BoundedWaits {
     } finally {
       clearTimeout(timer)
       this.#waiting.delete(cutOff)
+      if (this.#waiting.size === 0) this.#onIdle?.()
     }
   }
 
-  /** Every wait rejects now with ScrapeAbandoned. */
-  abandonAll (): void {
+  /** Lets the waits in progress settle for at most `ms`; those still waiting then reject with ScrapeAbandoned. */
+  async abandonAfter (ms: number): Promise<void> {
+    if (this.#waiting.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, ms)
+        this.#onIdle = () => { clearTimeout(timer); resolve() }
+      })
+      this.#onIdle = undefined
+    }
     for (const cutOff of this.#waiting) cutOff(new ScrapeAbandoned())
   }
 }
@@ -62,8 +76,8 @@ const OK_HEADERS = new Map<string, Record<string, string>>(([TEXT_CONTENT_TYPE, 
 
 export interface Scraper {
   scrape: (headers: FastifyRequest['headers']) => Promise<ScrapeResult>
-  /** Answers every scrape still waiting with 503 now, so that none holds the server's close. */
-  abandon: () => void
+  /** Lets scrapes in flight finish for up to CLOSE_GRACE_MS, then answers those still waiting 503. */
+  abandon: () => Promise<void>
 }
 
 /**
@@ -116,7 +130,7 @@ export function createScraper (registry: Registry, stats: ScrapeStats, limits: S
     stats.count(result.status)
     return result
   }
-  return { scrape, abandon: () => waits.abandonAll() }
+  return { scrape, abandon: async () => await waits.abandonAfter(CLOSE_GRACE_MS) }
 }
 
 export function sendScrape (reply: FastifyReply, result: ScrapeResult): FastifyReply {

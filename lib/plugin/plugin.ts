@@ -78,8 +78,9 @@ function addRoutes (app: FastifyInstance, registry: Registry, tracker: BuildTrac
   if (options.endpoint !== false) {
     const { url, routeOptions } = options.endpoint
     const { scrape, abandon } = createScraper(registry, stats, options, app.log)
-    // Before the server waits for its requests to finish: a hung scrape must not hold the close.
-    app.addHook('preClose', async () => abandon())
+    // Before the server waits for its requests to finish: scrapes in flight get a bounded time
+    // to finish, so a hung one can hold neither the close nor a timer past it.
+    app.addHook('preClose', async () => { await abandon() })
     // GitLab Runner's names cannot be OpenMetrics: a counter's family drops `_total` there, so
     // gitlab_runner_jobs_total would clash with the gauge gitlab_runner_jobs. GitLab Runner's
     // handler serves the text format only, and so does this naming.
