@@ -1,10 +1,12 @@
 // Attacks on the standalone server's lifecycle (files, reloads, shutdown) that once broke it.
+import { once } from 'node:events'
 import { get } from 'node:http'
-import { connect } from 'node:net'
+import { connect, createServer as createNetServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { writeFile } from 'node:fs/promises'
 import { Counter } from 'prom-client'
 import t from 'tap'
+import { BuildTracker } from '../lib/index.js'
 import { loadConfig, startMetricsServer } from '../lib/server/index.js'
 import { MAX_FILE_BYTES } from '../lib/server/read-text.js'
 
@@ -72,4 +74,73 @@ t.test('close() while a reload drains the old listener: the new one stops accept
   t.equal(await held, '200', 'the held scrape on the old listener was answered')
   t.same(await reloading, { ok: true })
   await closing
+})
+
+/** A port free on 127.0.0.1 and ::1 right now. */
+async function freePort (): Promise<number> {
+  const probe = createNetServer().listen(0, '::')
+  await once(probe, 'listening')
+  const { port } = probe.address() as AddressInfo
+  await new Promise((resolve) => probe.close(resolve))
+  return port
+}
+
+async function free (host: string, port: number): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const probe = createNetServer()
+    probe.once('error', () => resolve(false))
+    probe.listen(port, host, () => probe.close(() => resolve(true)))
+  })
+}
+
+/**
+ * The runner manager adds runner `c` while the next reload binds (a host name resolves
+ * asynchronously, so the manager runs between the reload's check and its commit).
+ */
+function raceNextReload (tracker: BuildTracker): void {
+  const check = tracker.checkConfig.bind(tracker)
+  tracker.checkConfig = (config) => {
+    check(config)
+    setImmediate(() => tracker.start({ id: 'racing', runner: 'c' }))
+  }
+}
+
+t.test('a reload refused at commit (the manager reached the runner cap meanwhile) leaves no listener behind on the new address', async (t) => {
+  const tracker = new BuildTracker({ maxRunners: 2 })
+  const server = await startMetricsServer({ config: { metrics_server: '127.0.0.1:0', runners: [{ name: 'a' }] }, tracker })
+  t.teardown(() => server.close())
+  raceNextReload(tracker)
+  const before = server.address()!
+  const port = await freePort()
+  const result = await server.reload({ metrics_server: `localhost:${port}`, runners: [{ name: 'a' }, { name: 'b' }] })
+  t.match(result, { ok: false, error: /runner "b" would be runner number 3/ })
+  t.same(server.address(), before, 'still where it was')
+  t.equal(await free('127.0.0.1', port), true, 'the refused address is not held')
+  t.equal(await status(`http://127.0.0.1:${before.port}/-/ready`), '200')
+})
+
+t.test('a reload refused at commit after an in-place move binds the old address again', async (t) => {
+  const tracker = new BuildTracker({ maxRunners: 2 })
+  const port = await freePort()
+  const server = await startMetricsServer({ config: { metrics_server: `127.0.0.1:${port}`, runners: [{ name: 'a' }] }, tracker })
+  t.teardown(() => server.close())
+  raceNextReload(tracker)
+  // localhost resolves to 127.0.0.1 (or ::1): the same port, another host, moved in place.
+  const result = await server.reload({ metrics_server: `localhost:${port}`, runners: [{ name: 'a' }, { name: 'b' }] })
+  t.match(result, { ok: false, error: /runner "b" would be runner number 3/ })
+  t.same(server.address(), { address: '127.0.0.1', family: 'IPv4', port }, 'back where it was')
+  t.equal(await status(`http://127.0.0.1:${port}/-/ready`), '200')
+})
+
+t.test('same port, another host, taken by another process: the move fails and the old address is bound again', async (t) => {
+  const port = await freePort()
+  const blocker = createNetServer().listen(port, '::1')
+  await once(blocker, 'listening')
+  t.teardown(() => { blocker.close() })
+  const server = await startMetricsServer({ config: { metrics_server: `127.0.0.1:${port}` } })
+  t.teardown(() => server.close())
+  const result = await server.reload({ metrics_server: `[::1]:${port}` })
+  t.match(result, { ok: false, error: `cannot listen on [::1]:${port}: the address is already in use` })
+  t.same(server.address(), { address: '127.0.0.1', family: 'IPv4', port }, 'back where it was')
+  t.equal(await status(`http://127.0.0.1:${port}/-/ready`), '200')
 })

@@ -153,27 +153,35 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
   }
 
   /**
+   * Binds the address `previous` was closed on again, after a move in place failed, so the
+   * server never ends up listening nowhere because of a reload.
+   */
+  async function restore (previous: Listener, old: ListenAddress): Promise<void> {
+    server = await listen(old, handler!, previous.tls).catch((rebind: Error) => {
+      // Only another process taking the old port within those two binds gets here; no test can time that.
+      /* c8 ignore start */
+      listeningOn = undefined
+      app.log.error(`metrics server is listening nowhere: ${rebind.message}; the next reload binds again`)
+      return undefined
+    })
+    if (server === undefined) return
+    /* c8 ignore stop */
+    announce(server)
+  }
+
+  /**
    * Binds `address` where our own `previous` listener holds its port: the same port on another
    * host, or another protocol or client policy at the same address. The old listener stops
    * accepting (its requests in flight still finish) and the new one binds at once: the gap is
-   * one bind. When that bind fails, the old address is bound again, so the server never ends
-   * up listening nowhere because of a reload.
+   * one bind. When that bind fails, the old address is bound again.
    */
-  async function replaceInPlace (previous: Listener, address: ListenAddress, tls: TlsSettings | undefined): Promise<Listener> {
-    const old = { host: listeningOn?.host, port: previous.address().port }
+  async function replaceInPlace (previous: Listener, old: ListenAddress, address: ListenAddress, tls: TlsSettings | undefined): Promise<Listener> {
     server = undefined
     retire(previous)
     try {
       return await listen(address, handler!, tls)
     } catch (error) {
-      // Only another process taking the old port within those two binds gets here; no test can time that.
-      /* c8 ignore next 5 */
-      server = await listen(old, handler!, previous.tls).catch((rebind: Error) => {
-        listeningOn = undefined
-        app.log.error(`metrics server is listening nowhere: ${rebind.message}; the next reload binds again`)
-        return undefined
-      })
-      if (server !== undefined) announce(server)
+      await restore(previous, old)
       throw error
     }
   }
@@ -201,11 +209,13 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
       if (previous !== undefined) retire(previous)
       return
     }
+    // Where the previous listener is, read before anything closes it.
+    const old = previous === undefined ? undefined : { host: listeningOn?.host, port: previous.address().port }
     let next: Listener
     // Set when the previous listener was closed to make room for the new one.
     let replaced = false
     if (previous !== undefined && isCurrent(address, listeningOn, previous)) {
-      next = await replaceInPlace(previous, address, tls)
+      next = await replaceInPlace(previous, old!, address, tls)
       replaced = true
     } else {
       try {
@@ -213,11 +223,19 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
       } catch (error) {
         // Only our own listener in the way (the same port, another host) is ours to move.
         if (previous === undefined || address.port !== previous.address().port || !addressInUse(error)) throw error
-        next = await replaceInPlace(previous, address, tls)
+        next = await replaceInPlace(previous, old!, address, tls)
         replaced = true
       }
     }
-    commit()
+    try {
+      commit()
+    } catch (error) {
+      // Refused after the bind (the tracker's cap, reached meanwhile): the new listener goes,
+      // and the old address is served as before.
+      retire(next)
+      if (replaced) await restore(previous!, old!)
+      throw error
+    }
     server = next
     listeningOn = address
     announce(next)
