@@ -144,3 +144,20 @@ t.test('same port, another host, taken by another process: the move fails and th
   t.same(server.address(), { address: '127.0.0.1', family: 'IPv4', port }, 'back where it was')
   t.equal(await status(`http://127.0.0.1:${port}/-/ready`), '200')
 })
+
+t.test('a config file truncated to nothing (a half-written file) is refused, and the server keeps listening', async (t) => {
+  const dir = t.testdir({ 'config.toml': 'metrics_server = "127.0.0.1:0"\n' })
+  const file = join(dir, 'config.toml')
+  const server = await startMetricsServer({ configFile: file })
+  t.teardown(() => server.close())
+  const before = server.address()
+  for (const text of ['', ' \n\t\n']) {
+    await writeFile(file, text)
+    t.same(await server.reload(), { ok: false, error: `${file}: is empty (a half-written file?); to run with every setting at its default, write a comment line in it` })
+    t.same(server.address(), before, 'still listening where it was, not disabled')
+  }
+  await writeFile(file, '# every default: the metrics server disabled\n')
+  t.same(await server.reload(), { ok: true }, 'a comment line is a deliberate empty config')
+  t.equal(server.address(), undefined)
+  await t.rejects(startMetricsServer({ configFile: join(t.testdir({ 'config.toml': '' }), 'config.toml') }), { name: 'ConfigError', message: /is empty/ })
+})
