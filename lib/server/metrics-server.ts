@@ -157,16 +157,16 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
    * server never ends up listening nowhere because of a reload.
    */
   async function restore (previous: Listener, old: ListenAddress): Promise<void> {
-    server = await listen(old, handler!, previous.tls).catch((rebind: Error) => {
+    try {
+      server = await listen(old, handler!, previous.tls)
+      announce(server)
+    /* c8 ignore start */
+    } catch (rebind) {
       // Only another process taking the old port within those two binds gets here; no test can time that.
-      /* c8 ignore start */
       listeningOn = undefined
-      app.log.error(`metrics server is listening nowhere: ${rebind.message}; the next reload binds again`)
-      return undefined
-    })
-    if (server === undefined) return
+      app.log.error(`metrics server is listening nowhere: ${(rebind as Error).message}; the next reload binds again`)
+    }
     /* c8 ignore stop */
-    announce(server)
   }
 
   /**
