@@ -260,7 +260,8 @@ t.test('slow or stuck clients are cut off: headers within 10 s, at most 8 KiB of
   stuck.setEncoding('utf8').on('data', (chunk: string) => { stuckAnswer += chunk })
   await once(stuck, 'close')
   const took = Date.now() - started
-  t.ok(took >= 9_000 && took < 15_000, `a client that never finishes its headers is cut off after ${took} ms`)
+  // Below the 30 s request timeout, which would also answer 408: it is the headers' 10 s that cut it.
+  t.ok(took >= 9_000 && took < 25_000, `a client that never finishes its headers is cut off after ${took} ms`)
   t.match(stuckAnswer, /^HTTP\/1\.1 408 /, 'with 408 Request Timeout')
 })
 
@@ -280,13 +281,15 @@ t.test('closing: clients that keep reusing their connections do not hold the old
     }
   }
   const hammers = Array.from({ length: 4 }, hammer)
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  // Connections in use, however slowly a busy machine gets there.
+  while ((statuses.get('200') ?? 0) <= 10) await new Promise((resolve) => setTimeout(resolve, 10))
   const started = Date.now()
   await server.close()
   const took = Date.now() - started
   state.closed = true
   await Promise.all(hammers)
-  t.ok(took < 2000, `closed in ${took} ms, not after closeGraceMs`)
+  // Half of closeGraceMs: tells "did not wait for the grace" apart on a busy machine too.
+  t.ok(took < 15_000, `closed in ${took} ms, not after closeGraceMs`)
   t.ok(statuses.get('200')! > 10, `${JSON.stringify(Object.fromEntries(statuses))}`)
   t.equal(statuses.get('ECONNRESET'), undefined, 'no answer was cut off')
 })

@@ -153,7 +153,13 @@ export function parseConfig (text: string, file: string): RunnerManagerConfig {
   }
 }
 
-/** Reads and validates a GitLab Runner style config.toml. */
+/**
+ * Reads and validates a GitLab Runner style config.toml. An empty file is refused: it is what
+ * an editor or a deploy tool leaves halfway through writing, and read as every default it would
+ * turn the metrics server off at the next reload.
+ */
 export async function loadConfig (file: string): Promise<RunnerManagerConfig> {
-  return parseConfig(await readText(file, (reason) => new ConfigError(`${file}: ${reason}`)), file)
+  const text = await readText(file, (reason) => new ConfigError(`${file}: ${reason}`))
+  if (text.trim() === '') throw new ConfigError(`${file}: is empty (a half-written file?); to run with every setting at its default, write a comment line in it`)
+  return parseConfig(text, file)
 }

@@ -130,6 +130,18 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
   let server: Listener | undefined
   let listeningOn: ListenAddress | undefined
   let applied = false
+  /**
+   * Listeners that stopped accepting and still finish their requests. A reload does not wait
+   * for them (a shutdown that waits for the reload must not leave the new listener accepting
+   * meanwhile); close() does.
+   */
+  const draining = new Set<Promise<void>>()
+
+  function retire (listener: Listener): void {
+    const drained = listener.close(closeGraceMs)
+    draining.add(drained)
+    drained.then(() => draining.delete(drained), () => {})
+  }
 
   function announce (listener: Listener | undefined): void {
     if (listener === undefined) {
@@ -141,28 +153,35 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
   }
 
   /**
+   * Binds the address `previous` was closed on again, after a move in place failed, so the
+   * server never ends up listening nowhere because of a reload.
+   */
+  async function restore (previous: Listener, old: ListenAddress): Promise<void> {
+    try {
+      server = await listen(old, handler!, previous.tls)
+      announce(server)
+    /* c8 ignore start */
+    } catch (rebind) {
+      // Only another process taking the old port within those two binds gets here; no test can time that.
+      listeningOn = undefined
+      app.log.error(`metrics server is listening nowhere: ${(rebind as Error).message}; the next reload binds again`)
+    }
+    /* c8 ignore stop */
+  }
+
+  /**
    * Binds `address` where our own `previous` listener holds its port: the same port on another
    * host, or another protocol or client policy at the same address. The old listener stops
    * accepting (its requests in flight still finish) and the new one binds at once: the gap is
-   * one bind. When that bind fails, the old address is bound again, so the server never ends
-   * up listening nowhere because of a reload.
+   * one bind. When that bind fails, the old address is bound again.
    */
-  async function replaceInPlace (previous: Listener, address: ListenAddress, tls: TlsSettings | undefined): Promise<{ next: Listener, drained: Promise<void> }> {
-    const old = { host: listeningOn?.host, port: previous.address().port }
+  async function replaceInPlace (previous: Listener, old: ListenAddress, address: ListenAddress, tls: TlsSettings | undefined): Promise<Listener> {
     server = undefined
-    const drained = previous.close(closeGraceMs)
+    retire(previous)
     try {
-      return { next: await listen(address, handler!, tls), drained }
+      return await listen(address, handler!, tls)
     } catch (error) {
-      // Only another process taking the old port within those two binds gets here; no test can time that.
-      /* c8 ignore next 5 */
-      server = await listen(old, handler!, previous.tls).catch((rebind: Error) => {
-        listeningOn = undefined
-        app.log.error(`metrics server is listening nowhere: ${rebind.message}; the next reload binds again`)
-        return undefined
-      })
-      if (server !== undefined) announce(server)
-      await drained
+      await restore(previous, old)
       throw error
     }
   }
@@ -187,26 +206,40 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
       server = undefined
       listeningOn = undefined
       if (previous !== undefined || first) announce(undefined)
-      await previous?.close(closeGraceMs)
+      if (previous !== undefined) retire(previous)
       return
     }
-    let moved: { next: Listener, drained: Promise<void> | undefined }
+    // Where the previous listener is, read before anything closes it.
+    const old = previous === undefined ? undefined : { host: listeningOn?.host, port: previous.address().port }
+    let next: Listener
+    // Set when the previous listener was closed to make room for the new one.
+    let replaced = false
     if (previous !== undefined && isCurrent(address, listeningOn, previous)) {
-      moved = await replaceInPlace(previous, address, tls)
+      next = await replaceInPlace(previous, old!, address, tls)
+      replaced = true
     } else {
       try {
-        moved = { next: await listen(address, handler!, tls), drained: undefined }
+        next = await listen(address, handler!, tls)
       } catch (error) {
         // Only our own listener in the way (the same port, another host) is ours to move.
         if (previous === undefined || address.port !== previous.address().port || !addressInUse(error)) throw error
-        moved = await replaceInPlace(previous, address, tls)
+        next = await replaceInPlace(previous, old!, address, tls)
+        replaced = true
       }
     }
-    commit()
-    server = moved.next
+    try {
+      commit()
+    } catch (error) {
+      // Refused after the bind (the tracker's cap, reached meanwhile): the new listener goes,
+      // and the old address is served as before.
+      retire(next)
+      if (replaced) await restore(previous!, old!)
+      throw error
+    }
+    server = next
     listeningOn = address
-    announce(moved.next)
-    await (moved.drained ?? previous?.close(closeGraceMs))
+    announce(next)
+    if (!replaced && previous !== undefined) retire(previous)
   }
 
   async function apply (next: Loaded): Promise<void> {
@@ -255,9 +288,11 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
   let closed: Promise<void> | undefined
   async function shutDown (): Promise<void> {
     closing = true
+    // A reload under way only binds (drains are not part of it); then every listener drains at once.
     await reloading
-    if (server !== undefined) await server.close(closeGraceMs)
+    if (server !== undefined) retire(server)
     server = undefined
+    await Promise.all(draining)
     await app.close()
   }
 
