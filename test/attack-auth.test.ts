@@ -1,7 +1,9 @@
 import { execFileSync } from 'node:child_process'
+import bcrypt from 'bcryptjs'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
+import { WorkerCompare } from '../lib/server/auth-compare.js'
 import { loadWebConfig } from '../lib/server/web-config.js'
 import { startMetricsServer } from '../lib/server/index.js'
 
@@ -16,4 +18,16 @@ t.test('a web_config_file that is a device, a FIFO or huge is refused in one lin
   await t.rejects(loadWebConfig(fifo), { name: 'WebConfigError', message: `${fifo}: is not a regular file` })
   await t.rejects(loadWebConfig(huge), { name: 'WebConfigError', message: `${huge}: is larger than 1 MiB` })
   await t.rejects(startMetricsServer({ config: { metrics_server: '127.0.0.1:0' }, webConfigFile: fifo }), { message: /web\.fifo: is not a regular file$/ })
+})
+
+// A comparison that never ends (a stuck worker) would hold the one-at-a-time queue forever: every
+// credential not yet remembered would get 429 until a restart. A cost-31 hash (days per check) is
+// the stuck worker; the deadline leaves seconds for a worker to start under the tests' loader.
+t.test('a comparison past its deadline ends the worker; the next one gets a new worker', { timeout: 60_000 }, async (t) => {
+  const stuck = `$2b$31$${'a'.repeat(53)}`
+  const quick = bcrypt.hashSync('quick', 4)
+  const worker = new WorkerCompare(10_000)
+  t.teardown(() => worker.close())
+  await t.rejects(worker.compare('stuck', stuck), { message: 'the bcrypt worker stopped (a comparison took over 10000 ms)' })
+  t.equal(await worker.compare('quick', quick), true, 'a new worker answers')
 })
