@@ -9,21 +9,30 @@ export type Compare = (password: string, hash: string) => Promise<boolean>
 // The worker is this folder's auth-worker, as compiled (.js) or as the tests run it (.ts).
 const WORKER = new URL(`./auth-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url)
 
-interface Pending { resolve: (matches: boolean) => void, reject: (error: Error) => void }
+interface Pending { resolve: (matches: boolean) => void, reject: (error: Error) => void, timer: NodeJS.Timeout }
+/**
+ * A comparison at the highest cost allowed (15) takes seconds; one still running after this is
+ * stuck, and would hold the one-at-a-time queue, so every new credential got 429, for good.
+ */
+const DEADLINE_MS = 30_000
 
 /**
  * bcrypt off the main thread: one worker, started at the first comparison, restarted after it
- * fails. It keeps the process alive only while a comparison is pending; `close` ends it.
+ * fails or a comparison outlives `deadlineMs`. It keeps the process alive only while a comparison
+ * is pending; `close` ends it.
  */
 export class WorkerCompare {
+  constructor (private readonly deadlineMs = DEADLINE_MS) {}
+
   #worker: Worker | undefined
   readonly #pending = new Map<number, Pending>()
   #nextId = 0
 
   readonly compare: Compare = async (password, hash) => await new Promise((resolve, reject) => {
     const id = this.#nextId++
-    this.#pending.set(id, { resolve, reject })
     const worker = this.#start()
+    const timer = setTimeout(() => { this.#stop(worker, new Error(`a comparison took over ${this.deadlineMs} ms`)) }, this.deadlineMs)
+    this.#pending.set(id, { resolve, reject, timer })
     // Kept alive while a comparison is pending, never while idle.
     worker.ref()
     worker.postMessage({ id, password, hash } satisfies CompareRequest)
@@ -34,20 +43,33 @@ export class WorkerCompare {
     const worker = new Worker(WORKER)
     let failure: Error | undefined
     worker.on('message', ({ id, matches }: CompareResult) => {
-      this.#pending.get(id)?.resolve(matches)
+      // Nothing is pending for a comparison its deadline already gave up on.
+      const pending = this.#pending.get(id)
+      clearTimeout(pending?.timer)
+      pending?.resolve(matches)
       this.#pending.delete(id)
       if (this.#pending.size === 0) worker.unref()
     })
     // Without an 'error' listener a failing worker would throw into the host.
     worker.on('error', (error) => { failure = error })
-    worker.on('exit', (code) => {
-      if (this.#worker === worker) this.#worker = undefined
-      const error = new Error(`the bcrypt worker stopped (${failure === undefined ? `exit code ${code}` : failure.message})`)
-      for (const { reject } of this.#pending.values()) reject(error)
-      this.#pending.clear()
-    })
+    worker.on('exit', (code) => { this.#stop(worker, failure ?? new Error(`exit code ${code}`)) })
     this.#worker = worker
     return worker
+  }
+
+  /** Rejects what `worker` has pending and ends it; the next comparison starts a new one. */
+  #stop (worker: Worker, cause: Error): void {
+    // A worker already replaced has nothing pending: what is pending belongs to its successor.
+    if (this.#worker !== worker) return
+    this.#worker = undefined
+    const error = new Error(`the bcrypt worker stopped (${cause.message})`)
+    for (const { reject, timer } of this.#pending.values()) {
+      clearTimeout(timer)
+      reject(error)
+    }
+    this.#pending.clear()
+    // terminate() does not reject: it resolves with the exit code.
+    worker.terminate()
   }
 
   async close (): Promise<void> {

@@ -3,8 +3,8 @@ import type { Compare } from './auth-compare.js'
 import { FairQueue } from './auth-queue.js'
 
 /**
- * An unknown user is compared against this, so that the check costs what a real one does
- * (cost 10, exporter-toolkit's usual). It is the hash of random bytes nobody kept.
+ * Without users, an unknown user is compared against this (cost 10, exporter-toolkit's usual).
+ * It is the hash of random bytes nobody kept.
  */
 const DUMMY_HASH = '$2b$10$PXgb9IPYs8yGZ8Ez46gYDOs2HVOjDfNjztpUlCYZgZB3lo/0..uku'
 /** Checks remembered: passes (only a right password makes one) and failures, each bounded. */
@@ -31,6 +31,17 @@ export function parseBasicAuth (header: string | undefined): Credentials | undef
   return colon === -1 ? undefined : { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) }
 }
 
+const cost = (hash: string): number => Number(/\$(\d{2})\$/.exec(hash)?.[1])
+
+/**
+ * What an unknown user is compared against: the costliest of the users' own hashes. A fixed
+ * cost-10 hash answered in a quarter of the time a cost-12 user took, so the time of a 401 told
+ * which user names exist.
+ */
+function standIn (users: ReadonlyMap<string, string>): string {
+  return [...users.values()].sort((a, b) => cost(b) - cost(a))[0] ?? DUMMY_HASH
+}
+
 /** A bounded set that forgets what was least recently seen. */
 class Recent {
   readonly #keys = new Set<string>()
@@ -53,13 +64,14 @@ class Recent {
  * - both outcomes are remembered, keyed by a digest of (user, hash, password), never the
  *   password: a scrape every second pays bcrypt once, and a repeated guess costs nothing;
  * - passes and failures are remembered apart, so no number of wrong guesses evicts the right one;
- * - an unknown user costs what a known one does (a dummy hash);
+ * - an unknown user costs what the costliest known one does (it is compared against that hash);
  * - comparisons run one at a time (`compare` runs them off the main thread), taking turns between
  *   client addresses, and only so many wait: the rest are refused (`busy`) before costing anything;
  * - the same guess arriving many times at once is compared once.
  */
 export class BasicAuth {
   #users: ReadonlyMap<string, string>
+  #standIn: string
   readonly #passed = new Recent(PASSED_SIZE)
   readonly #failed = new Recent(FAILED_SIZE)
   readonly #comparing = new Map<string, Promise<boolean>>()
@@ -67,11 +79,13 @@ export class BasicAuth {
 
   constructor (private readonly compare: Compare, users: ReadonlyMap<string, string> = new Map()) {
     this.#users = users
+    this.#standIn = standIn(users)
   }
 
   /** Puts `users` in force. What is remembered stays valid: it is keyed by the hash too. */
   use (users: ReadonlyMap<string, string>): void {
     this.#users = users
+    this.#standIn = standIn(users)
   }
 
   get required (): boolean {
@@ -83,8 +97,10 @@ export class BasicAuth {
     if (credentials === undefined) return 'fail'
     const { user, password } = credentials
     const hash = this.#users.get(user)
-    const against = hash ?? DUMMY_HASH
-    const key = createHash('sha256').update(JSON.stringify([user, against, password])).digest('base64')
+    const against = hash ?? this.#standIn
+    // Keyed by the user's own hash (null when unknown), never the stand-in: a removed user's
+    // password checked against the stand-in must not find the pass it had.
+    const key = createHash('sha256').update(JSON.stringify([user, hash ?? null, password])).digest('base64')
     if (this.#passed.has(key)) return 'pass'
     if (this.#failed.has(key)) return 'fail'
     let comparing = this.#comparing.get(key)
