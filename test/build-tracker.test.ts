@@ -274,3 +274,19 @@ t.test('configure refuses bad runner configuration', async (t) => {
   t.throws(() => tracker.configure({ runners: [{ name: 'a', limit: 1.5 }] }), /limit of runner "a" must be a non-negative integer, got 1.5/)
   t.throws(() => tracker.configure({ runners: [{ name: 'a' }, { name: 'a' }] }), /runner "a" is listed twice/)
 })
+
+t.test('times are kept to the millisecond and a job URL only while the build is live', async (t) => {
+  let now = 1000.0004
+  const tracker = new BuildTracker({ now: () => now })
+  const build = tracker.start({ id: 7, runner: 'r', url: 'https://gitlab.example/j/7' })
+  const plain = tracker.start({ id: 8, runner: 'r' })
+  t.equal(build.startedAt, 1000.0004, 'the epoch is the tracker\'s first reading')
+  now = 1002.2506
+  t.equal(build.url, 'https://gitlab.example/j/7')
+  t.equal(plain.url, undefined)
+  build.setStage('step_script')
+  now = 1003.5
+  build.finish({ state: 'success' })
+  t.equal(Math.round(build.duration * 1000), 3500, 'start to finish, to the millisecond')
+  t.equal(build.url, undefined, 'the URL goes with the live build')
+})

@@ -165,10 +165,12 @@ export class RunnerStats {
 /** The handle of one build, returned by `BuildTracker.start`. */
 export class Build {
   readonly id: string
-  /** The job's web URL, when `start` was given one. */
-  readonly url: string | undefined
-  readonly startedAt: number
   readonly #runner: RunnerStats
+  /**
+   * Whole milliseconds from the tracker's epoch to the start: a small integer is stored
+   * unboxed, where a time in seconds would take a 12-byte heap number per live build.
+   */
+  readonly #startMs: number
   /**
    * The live slot (`state * stageSlots + stageSlot`), or `-1 - finalState` once finished:
    * one field for both keeps the per-build state small (the tracker holds every live build).
@@ -181,21 +183,30 @@ export class Build {
   #sinceMs = 0
 
   /** @internal Builds are made by `BuildTracker.start`. */
-  constructor (id: string, runner: RunnerStats, now: number, url: string | undefined) {
+  constructor (id: string, runner: RunnerStats, now: number) {
     this.id = id
-    this.url = url
     this.#runner = runner
-    this.startedAt = now
+    this.#startMs = runner.tracker.msSinceEpoch(now)
+  }
+
+  /** When the build started, in the tracker's clock, to the millisecond. */
+  get startedAt (): number {
+    return this.#runner.tracker.epoch + this.#startMs / 1000
+  }
+
+  /** The job's web URL, when `start` was given one, while the build is live. */
+  get url (): string | undefined {
+    return this.#runner.tracker.urlOf(this)
   }
 
   // Static, not instance, private methods: an instance one gives every build a brand field.
   /** The time the current stage began (or the build finished), to the millisecond. */
   static #since (build: Build): number {
-    return build.startedAt + build.#sinceMs / 1000
+    return build.#runner.tracker.epoch + (build.#startMs + build.#sinceMs) / 1000
   }
 
   static #mark (build: Build, now: number): void {
-    build.#sinceMs = Math.round((now - build.startedAt) * 1000)
+    build.#sinceMs = build.#runner.tracker.msSinceEpoch(now) - build.#startMs
   }
 
   get runner (): string {
@@ -320,6 +331,10 @@ export class BuildTracker {
   readonly #stageSlotByName = new Map<string, number>()
   readonly #runners = new Map<string, RunnerStats>()
   readonly #live = new Map<string, Build>()
+  /** Job URLs of the live builds that have one: most have none, and a field would cost every build. */
+  readonly #urls = new Map<Build, string>()
+  /** The time builds count their start from (see `Build`). */
+  readonly epoch: number
   readonly #ignored = new Float64Array(IGNORED_EVENTS.length)
 
   constructor (options: BuildTrackerOptions = {}) {
@@ -333,6 +348,7 @@ export class BuildTracker {
     this.stages.forEach((stage, index) => this.#stageSlotByName.set(stage, index + 1))
     this.now = options.now ?? monotonicSeconds
     if (typeof this.now !== 'function') throw new InvalidConfigError(`now must be a function returning seconds, got ${describeValue(this.now)}`)
+    this.epoch = this.now()
     this.maxRunners = options.maxRunners ?? DEFAULT_MAX_RUNNERS
     if (!Number.isInteger(this.maxRunners) || this.maxRunners < 1) {
       throw new InvalidConfigError(`maxRunners must be a positive integer, got ${describeValue(this.maxRunners)}`)
@@ -410,7 +426,8 @@ export class BuildTracker {
     const running = this.#live.get(key)
     if (running !== undefined) throw new BuildRunningError(describeName(key), describeValue(running.runner))
     const stats = this.#runnerStats(runner)
-    const build = new Build(key, stats, this.now(), url)
+    const build = new Build(key, stats, this.now())
+    if (url !== undefined) this.#urls.set(build, url)
     this.#live.set(key, build)
     stats.started += 1
     stats.enter(0)
@@ -497,9 +514,20 @@ export class BuildTracker {
     this.#ignored[IGNORED_EVENTS.indexOf(event)]! += 1
   }
 
+  /** @internal Whole milliseconds from the epoch to `now`. */
+  msSinceEpoch (now: number): number {
+    return Math.round((now - this.epoch) * 1000)
+  }
+
+  /** @internal */
+  urlOf (build: Build): string | undefined {
+    return this.#urls.get(build)
+  }
+
   /** @internal */
   release (build: Build): void {
     this.#live.delete(build.id)
+    this.#urls.delete(build)
   }
 
   #tooMany (name: string): Error {
