@@ -7,6 +7,7 @@ import { open, type FileHandle } from 'node:fs/promises'
  * take the memory and then block the event loop (scrapes, signals) while it is parsed.
  */
 export const MAX_FILE_BYTES = 4 * 1024 * 1024
+const CHUNK_BYTES = 64 * 1024
 const TOO_LARGE = `is larger than ${MAX_FILE_BYTES / 1024 / 1024} MiB; a config or web config file is never that big`
 
 const READ_ERRORS: Record<string, string> = {
@@ -45,12 +46,14 @@ async function readRegular (file: string): Promise<{ text: string } | string> {
 
 /** The file's text, or undefined when it holds more than `limit` bytes. */
 async function readAtMost (handle: FileHandle, limit: number): Promise<string | undefined> {
-  const buffer = Buffer.alloc(limit + 1)
+  // In chunks: a config of a few kilobytes costs a few kilobytes, not the whole limit.
+  const chunks: Buffer[] = []
   let length = 0
   for (;;) {
-    const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length)
+    const { buffer, bytesRead } = await handle.read(Buffer.allocUnsafe(CHUNK_BYTES), 0, CHUNK_BYTES, null)
+    if (bytesRead === 0) return Buffer.concat(chunks, length).toString('utf8')
     length += bytesRead
-    if (bytesRead === 0 || length === buffer.length) break
+    if (length > limit) return undefined
+    chunks.push(buffer.subarray(0, bytesRead))
   }
-  return length > limit ? undefined : buffer.toString('utf8', 0, length)
 }
