@@ -7,6 +7,8 @@ import { OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, encode, negotiate, render,
 export interface ScrapeLimits {
   scrapeTimeout: number
   maxScrapesInFlight: number
+  /** The text format whatever the client prefers (GitLab Runner's names cannot be OpenMetrics). */
+  textOnly?: boolean
 }
 
 class ScrapeTimeout extends Error {}
@@ -106,7 +108,9 @@ export function createScraper (registry: Registry, stats: ScrapeStats, limits: S
       return { status: 503, headers: plain, body: `too many concurrent scrapes: at most ${limits.maxScrapesInFlight} are served at once\n` }
     }
     stats.inFlight++
-    const { contentType, gzip } = negotiate(headers)
+    const negotiated = negotiate(headers)
+    const contentType = limits.textOnly === true ? TEXT_CONTENT_TYPE : negotiated.contentType
+    const { gzip } = negotiated
     const key = `${contentType} ${gzip}`
     let result: ScrapeResult
     try {

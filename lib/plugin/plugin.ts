@@ -77,14 +77,14 @@ const runnerMetrics: FastifyPluginAsync<RunnerMetricsOptions> = async (app, rawO
 function addRoutes (app: FastifyInstance, registry: Registry, tracker: BuildTracker, stats: ScrapeStats, options: ResolvedOptions): void {
   if (options.endpoint !== false) {
     const { url, routeOptions } = options.endpoint
-    const { scrape, abandon } = createScraper(registry, stats, options, app.log)
-    // Before the server waits for its requests to finish: scrapes in flight get a bounded time
-    // to finish, so a hung one can hold neither the close nor a timer past it.
-    app.addHook('preClose', async () => { await abandon() })
     // GitLab Runner's names cannot be OpenMetrics: a counter's family drops `_total` there, so
     // gitlab_runner_jobs_total would clash with the gauge gitlab_runner_jobs. GitLab Runner's
     // handler serves the text format only, and so does this naming.
     const textOnly = options.naming === 'gitlab-runner'
+    const { scrape, abandon } = createScraper(registry, stats, { ...options, textOnly }, app.log)
+    // Before the server waits for its requests to finish: scrapes in flight get a bounded time
+    // to finish, so a hung one can hold neither the close nor a timer past it.
+    app.addHook('preClose', async () => { await abandon() })
     app.route({
       ...routeOptions,
       method: ['GET', 'HEAD'],
@@ -92,7 +92,7 @@ function addRoutes (app: FastifyInstance, registry: Registry, tracker: BuildTrac
       // Load shedding must not blind the operator: @fastify/under-pressure lets a route
       // through when its pressureHandler returns nothing.
       config: { pressureHandler: () => undefined, ...routeOptions.config },
-      handler: async (request, reply) => sendScrape(reply, await scrape(textOnly ? { ...request.headers, accept: 'text/plain; version=0.0.4' } : request.headers))
+      handler: async (request, reply) => sendScrape(reply, await scrape(request.headers))
     })
     methodNotAllowed(app, url, routeOptions)
   }
