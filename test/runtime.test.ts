@@ -1,11 +1,11 @@
-import { readdirSync } from 'node:fs'
+import { closeSync, fstatSync, openSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { Registry, collectDefaultMetrics } from 'prom-client'
 import t from 'tap'
 import { registerEventLoopMetrics } from '../lib/plugin/collectors/event-loop.js'
-import { readProcFile } from '../lib/plugin/collectors/proc-file.js'
+import { ProcFile } from '../lib/plugin/collectors/proc-file.js'
 import { registerRuntimeMetrics } from '../lib/plugin/collectors/runtime.js'
 import { parseSamples, samplesOf, series } from './helpers.js'
 
@@ -121,8 +121,8 @@ const noProc = (): never => { throw Object.assign(new Error('ENOENT'), { code: '
 t.test('without /proc (any system but Linux) the /proc metrics have no samples and nothing fails', async (t) => {
   const fs = await import('node:fs')
   const withoutProc = async (): Promise<typeof import('../lib/plugin/collectors/process.js')> => await t.mockImport('../lib/plugin/collectors/process.js', {
-    'node:fs': { ...fs, statSync: noProc, readdirSync: noProc },
-    '../lib/plugin/collectors/proc-file.js': { readProcFile: () => undefined }
+    'node:fs': { ...fs, readdirSync: noProc },
+    '../lib/plugin/collectors/proc-file.js': await t.mockImport('../lib/plugin/collectors/proc-file.js', { 'node:fs': { ...fs, openSync: noProc } })
   })
   const registry = new Registry()
   ;(await withoutProc()).registerProcessMetrics(registry)
@@ -139,7 +139,7 @@ t.test('without /proc (any system but Linux) the /proc metrics have no samples a
 t.test('open descriptors: listed where /proc/self/fd reports no size (kernels before 6.2)', async (t) => {
   const fs = await import('node:fs')
   const { registerProcessMetrics } = await t.mockImport<typeof import('../lib/plugin/collectors/process.js')>('../lib/plugin/collectors/process.js', {
-    'node:fs': { ...fs, statSync: () => ({ size: 0 }) }
+    '../lib/plugin/collectors/proc-file.js': await t.mockImport('../lib/plugin/collectors/proc-file.js', { 'node:fs': { ...fs, fstatSync: (fd: number) => ({ ...fs.fstatSync(fd), size: 0 }) } })
   })
   const registry = new Registry()
   registerProcessMetrics(registry)
@@ -147,12 +147,95 @@ t.test('open descriptors: listed where /proc/self/fd reports no size (kernels be
   t.ok(Math.abs(samples.get('process_open_fds')! - (readdirSync('/proc/self/fd').length - 1)) <= 3)
 })
 
+/** The descriptors of this process open on `path`. */
+function descriptorsOf (path: string): number[] {
+  return readdirSync('/proc/self/fd').map(Number).filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`) === path
+    } catch {
+      return false
+    }
+  })
+}
+
 t.test('a /proc file is read whole, up to the buffer; what cannot be read is undefined', async (t) => {
-  t.match(readProcFile('/proc/self/status'), /^Name:/)
-  t.equal(readProcFile('/proc/self'), undefined, 'a folder opens but does not read')
-  t.equal(readProcFile('/nowhere/at/all'), undefined)
+  t.match(new ProcFile('/proc/self/status').text(), /^Name:/)
+  t.equal(new ProcFile('/proc/self').text(), undefined, 'a folder opens but does not read')
+  t.equal(new ProcFile('/nowhere/at/all').text(), undefined)
+  t.equal(new ProcFile('/nowhere/at/all').size(), undefined)
   const dir = t.testdir({ 'big.txt': 'x'.repeat(40_000) })
-  t.equal(readProcFile(join(dir, 'big.txt'))!.length, 16 * 1024, 'longer than any /proc file read here: cut at the buffer')
+  t.equal(new ProcFile(join(dir, 'big.txt')).text()!.length, 16 * 1024, 'longer than any /proc file read here: cut at the buffer')
+  t.same(descriptorsOf(join(dir, 'big.txt')), [], 'not held: closed after each read')
+})
+
+t.test('a held file stays open between reads, is read afresh from its start each time, and is closed on release', async (t) => {
+  const dir = t.testdir({ 'status.txt': 'first\n' })
+  const path = join(dir, 'status.txt')
+  const file = new ProcFile(path)
+  file.hold()
+  t.teardown(() => file.release())
+  t.equal(file.text(), 'first\n')
+  const [fd] = descriptorsOf(path)
+  t.ok(fd !== undefined, 'open after the read')
+  writeFileSync(path, 'second, longer\n')
+  t.equal(file.text(), 'second, longer\n', 'the current text, from offset 0')
+  t.same(descriptorsOf(path), [fd], 'the same descriptor, no other')
+  file.release()
+  t.same(descriptorsOf(path), [], 'closed on release')
+  t.equal(file.text(), 'second, longer\n', 'still readable once released, opened for the read only')
+  t.same(descriptorsOf(path), [])
+  const folder = new ProcFile('/proc/self/fd')
+  folder.hold()
+  t.teardown(() => folder.release())
+  t.ok(folder.size()! > 0, 'a folder\'s size, as this kernel counts the open descriptors')
+  const more = openSync(path, 'r')
+  t.equal(folder.size(), readdirSync('/proc/self/fd').length - 1, 'counted afresh through the held descriptor')
+  closeSync(more)
+})
+
+t.test('a held descriptor the host closes behind our back: the next read opens the file again, and release closes only what is still ours', async (t) => {
+  const dir = t.testdir({ 'status.txt': 'mine\n', 'other.txt': 'theirs\n' })
+  const path = join(dir, 'status.txt')
+  const file = new ProcFile(path)
+  file.hold()
+  t.teardown(() => file.release())
+  t.equal(file.text(), 'mine\n')
+  const [fd] = descriptorsOf(path)
+  closeSync(fd!)
+  t.equal(file.text(), 'mine\n', 'read again through a new descriptor')
+  const [again] = descriptorsOf(path)
+  t.ok(again !== undefined, 'held again')
+  // The host closes it again, and its next open gets the same number.
+  closeSync(again!)
+  const theirs = openSync(join(dir, 'other.txt'), 'r')
+  t.teardown(() => closeSync(theirs))
+  t.equal(theirs, again, 'the number was reused')
+  file.release()
+  t.doesNotThrow(() => fstatSync(theirs), 'the host\'s descriptor is left open')
+  const folder = new ProcFile(dir)
+  folder.hold()
+  t.teardown(() => folder.release())
+  const size = folder.size()
+  closeSync(descriptorsOf(dir)[0]!)
+  t.equal(folder.size(), size, 'a folder\'s size too')
+})
+
+t.test('the process metrics hold their /proc files only between start and stop', async (t) => {
+  const registry = new Registry()
+  const held = (): number => ['status', 'limits', 'fd'].flatMap((name) => descriptorsOf(`/proc/${process.pid}/${name}`)).length
+  const stop = registerRuntimeMetrics(registry)()
+  await registry.metrics()
+  t.equal(held(), 3, 'status, limits and the fd folder stay open')
+  const samples = await scrapeRegistry(registry)
+  t.equal(samples.get('process_open_fds'), readdirSync('/proc/self/fd').length - 1, 'counted with them')
+  stop()
+  t.equal(held(), 0, 'closed once stopped')
+  await registry.metrics()
+  t.equal(held(), 0, 'a scrape after stop opens and closes them again')
+  const unstarted = new Registry()
+  registerRuntimeMetrics(unstarted)
+  await unstarted.metrics()
+  t.equal(held(), 0, 'never started: nothing held')
 })
 
 t.test('eventLoopResolution: 100 ms by default, any whole number of ms from 1 to 60000', async (t) => {

@@ -1,7 +1,7 @@
-import { readdirSync, statSync } from 'node:fs'
+import { readdirSync } from 'node:fs'
 import type { Registry } from 'prom-client'
-import { readProcFile } from './proc-file.js'
-import { oncePerScrape, registerFamily, type Sample } from './scrape-time-metric.js'
+import { ProcFile } from './proc-file.js'
+import { oncePerScrape, registerFamily, type Sample, type Sampler } from './scrape-time-metric.js'
 
 /** A number out of a /proc file, as the kernel writes it ("VmSize:   1234 kB"). */
 function field (text: string | undefined, pattern: RegExp): number | undefined {
@@ -33,11 +33,11 @@ function readable (read: () => number): number | undefined {
 
 /**
  * Open descriptors. Linux 6.2 and later give the count as the size of /proc/self/fd, with no
- * descriptor opened and no listing; older kernels say 0 there, and the folder is listed (less
- * the descriptor the listing itself holds open).
+ * listing; older kernels say 0 there, and the folder is listed (less the descriptor the listing
+ * itself holds open).
  */
-function openFds (): number | undefined {
-  const size = readable(() => statSync('/proc/self/fd').size)
+function openFds (fdFolder: ProcFile): number | undefined {
+  const size = fdFolder.size()
   if (size !== undefined && size > 0) return size
   return readable(() => readdirSync('/proc/self/fd').length - 1)
 }
@@ -45,12 +45,14 @@ function openFds (): number | undefined {
 /**
  * process_* metrics, under the names and meanings of Prometheus' client libraries: CPU,
  * memory, file descriptors, start time. /proc/self/status is read once per scrape however
- * many families use it, synchronously into a small reused buffer (see proc-file.ts).
+ * many families use it, synchronously into a small reused buffer. Returns what starts holding
+ * the /proc files open between scrapes (see proc-file.ts), and returns what closes them.
  */
-export function registerProcessMetrics (registry: Registry): void {
+export function registerProcessMetrics (registry: Registry): Sampler {
   const startTime = Math.round(Date.now() / 1000 - process.uptime())
+  const files = { status: new ProcFile('/proc/self/status'), limits: new ProcFile('/proc/self/limits'), fds: new ProcFile('/proc/self/fd') }
   const cpu = oncePerScrape(() => process.cpuUsage())
-  const status = oncePerScrape(() => readProcFile('/proc/self/status'))
+  const status = oncePerScrape(() => files.status.text())
   const cpuSeconds = (micros: (usage: NodeJS.CpuUsage) => number) => () => [{ labels: {}, value: micros(cpu()) / 1e6 }]
 
   registerFamily(registry, { name: 'process_cpu_user_seconds_total', help: 'Total user CPU time spent in seconds.', type: 'counter', read: cpuSeconds((usage) => usage.user) })
@@ -66,11 +68,15 @@ export function registerProcessMetrics (registry: Registry): void {
   })
   registerFamily(registry, { name: 'process_virtual_memory_bytes', help: 'Virtual memory size in bytes.', type: 'gauge', read: () => gauge(kilobytes(field(status(), /^VmSize:\s*(\d+) kB$/m))) })
   registerFamily(registry, { name: 'process_heap_bytes', help: 'Process heap size in bytes.', type: 'gauge', read: () => gauge(kilobytes(field(status(), /^VmData:\s*(\d+) kB$/m))) })
-  registerFamily(registry, { name: 'process_open_fds', help: 'Number of open file descriptors.', type: 'gauge', read: () => gauge(openFds()) })
+  registerFamily(registry, { name: 'process_open_fds', help: 'Number of open file descriptors.', type: 'gauge', read: () => gauge(openFds(files.fds)) })
   registerFamily(registry, {
     name: 'process_max_fds',
     help: 'Maximum number of open file descriptors.',
     type: 'gauge',
-    read: () => gauge(field(readProcFile('/proc/self/limits'), /^Max open files\s+(\d+)/m))
+    read: () => gauge(field(files.limits.text(), /^Max open files\s+(\d+)/m))
   })
+  return () => {
+    for (const file of Object.values(files)) file.hold()
+    return () => { for (const file of Object.values(files)) file.release() }
+  }
 }

@@ -11,12 +11,13 @@ import type { Sampler } from './scrape-time-metric.js'
  * They are this package's own rather than prom-client's collectDefaultMetrics because those
  * cannot be stopped (every registration leaves an event-loop monitor and a GC observer running
  * for good) and cost most of a scrape. Returns what starts the event-loop sampler and the GC
- * observer, and returns what stops them: nothing runs until the caller's registration succeeded.
+ * observer and holds the /proc files open, and returns what stops them: nothing runs and
+ * nothing is held until the caller's registration succeeded.
  */
 export function registerRuntimeMetrics (registry: Registry, options: { eventLoopResolution?: number } = {}): Sampler {
-  registerProcessMetrics(registry)
+  const procFiles = registerProcessMetrics(registry)
   registerNodejsMetrics(registry)
-  const samplers = [registerEventLoopMetrics(registry, options.eventLoopResolution), registerGcMetrics(registry)]
+  const samplers = [procFiles, registerEventLoopMetrics(registry, options.eventLoopResolution), registerGcMetrics(registry)]
   return () => {
     const stops = samplers.map((start) => start())
     return () => { for (const stop of stops) stop() }
