@@ -138,8 +138,11 @@ export async function render (registry: Registry, contentType: ContentType): Pro
 // gzip would hold the event loop for milliseconds, so the thread pool does it.
 const SYNC_GZIP_LIMIT = 64 * 1024
 
-/** The body as it goes on the wire. */
+/**
+ * The body as it goes on the wire. Uncompressed, it stays a string: node:http writes it in one
+ * piece with the headers, where a Buffer would cost a copy first.
+ */
 export async function encode (body: string, useGzip: boolean): Promise<Buffer | string> {
-  if (!useGzip) return Buffer.from(body)
+  if (!useGzip) return body
   return body.length <= SYNC_GZIP_LIMIT ? gzipSync(body) : await gzip(body)
 }

@@ -44,6 +44,9 @@ export function reusedLabels<T extends Sample['labels']> (labels: T): T {
   return labels
 }
 
+/** The labels of a series that has none, shared. */
+export const NO_LABELS = reusedLabels({})
+
 function escape (text: string): string {
   return /[\\\n]/.test(text) ? text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n') : text
 }

@@ -1,5 +1,6 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { Registry } from 'prom-client'
+import { NO_LABELS } from '../text-format.js'
 import { oncePerScrape, registerFamily, type Sampler } from './scrape-time-metric.js'
 
 /** The default sampling period of the event-loop delay, in ms (the `eventLoopResolution` option). */
@@ -56,11 +57,11 @@ export function registerEventLoopMetrics (registry: Registry, resolution = DEFAU
     read: () => {
       const start = performance.now()
       setImmediate(() => { lag = (performance.now() - start) / 1000 })
-      return [{ labels: {}, value: lag }]
+      return [{ labels: NO_LABELS, value: lag }]
     }
   })
   for (const [statistic, help, aggregator] of STATISTICS) {
-    registerFamily(registry, { name: `nodejs_eventloop_lag_${statistic}_seconds`, help, type: 'gauge', aggregator, read: () => [{ labels: {}, value: current()[statistic] }] })
+    registerFamily(registry, { name: `nodejs_eventloop_lag_${statistic}_seconds`, help, type: 'gauge', aggregator, read: () => [{ labels: NO_LABELS, value: current()[statistic] }] })
   }
   return () => {
     delays.enable()

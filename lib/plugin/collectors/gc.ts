@@ -1,7 +1,9 @@
 import { PerformanceObserver, constants, type PerformanceEntry } from 'node:perf_hooks'
 import type { Registry } from 'prom-client'
 import { bucketOf } from '../../tracker/buckets.js'
-import { histogramSamples, registerFamily, type Sample, type Sampler } from './scrape-time-metric.js'
+import { histogramSamples } from './histograms.js'
+import { histogramLabels } from './reused-labels.js'
+import { registerFamily, type Sample, type Sampler } from './scrape-time-metric.js'
 
 const BUCKETS = [0.001, 0.01, 0.1, 1, 2, 5]
 // V8's GC types; Node names four of them. V8's minor mark-sweep (2, under --minor-mc) is a
@@ -21,7 +23,7 @@ const KINDS = new Map([
  * numbers as collections happen. Returns what starts observing (and returns what stops it).
  */
 export function registerGcMetrics (registry: Registry): Sampler {
-  const byKind = new Map([...KINDS.values()].map((kind) => [kind, { counts: new Float64Array(BUCKETS.length + 1), sum: 0 }]))
+  const byKind = new Map([...KINDS.values()].map((kind) => [kind, { labels: histogramLabels({ kind }, BUCKETS), counts: new Float64Array(BUCKETS.length + 1), sum: 0 }]))
   const observer = new PerformanceObserver((list) => {
     for (const entry of list.getEntries() as Array<PerformanceEntry & { detail?: { kind: number } }>) {
       const kind = KINDS.get(entry.detail!.kind)
@@ -38,7 +40,7 @@ export function registerGcMetrics (registry: Registry): Sampler {
     type: 'histogram',
     read: () => {
       const samples: Sample[] = []
-      for (const [kind, histogram] of byKind) histogramSamples('nodejs_gc_duration_seconds', { kind }, BUCKETS, histogram.counts, histogram.sum, samples)
+      for (const histogram of byKind.values()) histogramSamples('nodejs_gc_duration_seconds', histogram.labels, histogram.counts, histogram.sum, samples)
       return samples
     }
   })

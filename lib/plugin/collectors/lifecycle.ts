@@ -3,16 +3,21 @@ import { FAILURE_REASONS, FINAL_STATES, IGNORED_EVENTS } from '../../tracker/voc
 import type { Histograms } from '../../tracker/buckets.js'
 import type { BuildTracker, RunnerStats } from '../../tracker/build-tracker.js'
 import type { Rename } from '../naming.js'
+import { NO_LABELS, reusedLabels } from '../text-format.js'
 import { seriesSamples } from './histograms.js'
+import { ReusedLabels, histogramLabels, runnerLabels, type HistogramLabels } from './reused-labels.js'
 import { registerFamily, type Sample } from './scrape-time-metric.js'
+
+const EVENT_LABELS = IGNORED_EVENTS.map((event) => reusedLabels({ event }))
 
 /** One sample per runner per value of `label`, every runner at zero before its first build. */
 function perRunner (tracker: BuildTracker, label: string, values: readonly string[], counts: (runner: RunnerStats) => Float64Array): () => Sample[] {
+  const labels = new ReusedLabels((runner: RunnerStats, index: number) => reusedLabels({ runner: runner.name, [label]: values[index]! }))
   return () => {
     const samples: Sample[] = []
     for (const runner of tracker.runners()) {
       const series = counts(runner)
-      values.forEach((value, index) => samples.push({ labels: { runner: runner.name, [label]: value }, value: series[index]! }))
+      for (let index = 0; index < values.length; index++) samples.push({ labels: labels.get(runner, index), value: series[index]! })
     }
     return samples
   }
@@ -20,16 +25,17 @@ function perRunner (tracker: BuildTracker, label: string, values: readonly strin
 
 /** A per-runner histogram family: `perStage` splits it by stage, each stage appearing once observed. */
 function registerRunnerHistogram (registry: Registry, tracker: BuildTracker, name: string, help: string, histograms: (runner: RunnerStats) => Histograms, perStage = false): void {
+  const labels = new ReusedLabels((runner: RunnerStats, stage: number): HistogramLabels => {
+    const series: Record<string, string> = perStage ? { runner: runner.name, stage: tracker.stages[stage]! } : { runner: runner.name }
+    return histogramLabels(series, histograms(runner).bounds)
+  })
   registerFamily(registry, {
     name,
     help,
     type: 'histogram',
     read: () => {
       const samples: Sample[] = []
-      for (const runner of tracker.runners()) {
-        const labels = perStage ? (stage: number) => ({ runner: runner.name, stage: tracker.stages[stage]! }) : () => ({ runner: runner.name })
-        seriesSamples(name, histograms(runner), labels, !perStage, samples)
-      }
+      for (const runner of tracker.runners()) seriesSamples(name, histograms(runner), (stage) => labels.get(runner, stage), !perStage, samples)
       return samples
     }
   })
@@ -41,7 +47,7 @@ export function registerLifecycleMetrics (registry: Registry, tracker: BuildTrac
     name: rename('runner_builds_started_total'),
     help: 'Builds started, by runner.',
     type: 'counter',
-    read: () => Array.from(tracker.runners(), (runner) => ({ labels: { runner: runner.name }, value: runner.started }))
+    read: () => Array.from(tracker.runners(), (runner) => ({ labels: runnerLabels.get(runner, 0), value: runner.started }))
   })
   registerFamily(registry, {
     name: rename('runner_builds_finished_total'),
@@ -63,7 +69,7 @@ export function registerLifecycleMetrics (registry: Registry, tracker: BuildTrac
     help: 'The global concurrent setting: the most builds all runners may run at once.',
     type: 'gauge',
     aggregator: 'first',
-    read: () => tracker.concurrent === undefined ? [] : [{ labels: {}, value: tracker.concurrent }]
+    read: () => tracker.concurrent === undefined ? [] : [{ labels: NO_LABELS, value: tracker.concurrent }]
   })
   registerFamily(registry, {
     name: rename('runner_limit'),
@@ -73,7 +79,7 @@ export function registerLifecycleMetrics (registry: Registry, tracker: BuildTrac
     read: () => {
       const samples: Sample[] = []
       for (const runner of tracker.runners()) {
-        if (runner.limit !== undefined) samples.push({ labels: { runner: runner.name }, value: runner.limit })
+        if (runner.limit !== undefined) samples.push({ labels: runnerLabels.get(runner, 0), value: runner.limit })
       }
       return samples
     }
@@ -84,7 +90,7 @@ export function registerLifecycleMetrics (registry: Registry, tracker: BuildTrac
     type: 'counter',
     read: () => {
       const ignored = tracker.ignoredEvents()
-      return IGNORED_EVENTS.map((event) => ({ labels: { event }, value: ignored[event] }))
+      return IGNORED_EVENTS.map((event, index) => ({ labels: EVENT_LABELS[index]!, value: ignored[event] }))
     }
   })
 }

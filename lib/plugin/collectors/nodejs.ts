@@ -1,12 +1,18 @@
 import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8'
 import type { Registry } from 'prom-client'
+import { NO_LABELS } from '../text-format.js'
+import { reusedByKey } from './reused-labels.js'
 import { oncePerScrape, registerFamily, type Sample } from './scrape-time-metric.js'
+
+// Handle and resource types and heap spaces are a few dozen names, fixed by Node and the app's code.
+const typeLabels = reusedByKey((type: string) => ({ type }), 1000)
+const spaceLabels = reusedByKey((name: string) => ({ space: name.replace(/_space$/, '') }), 1000)
 
 /** How many of each kind: the `type` label of the nodejs_active_* gauges. */
 function byType (names: string[]): Sample[] {
   const counts = new Map<string, number>()
   for (const name of names) counts.set(name, (counts.get(name) ?? 0) + 1)
-  return Array.from(counts, ([type, value]) => ({ labels: { type }, value }))
+  return Array.from(counts, ([type, value]) => ({ labels: typeLabels(type), value }))
 }
 
 // Node's own (underscored, undocumented but long-standing) lists, as prom-client reads them.
@@ -16,22 +22,22 @@ const internals = process as unknown as { _getActiveHandles: () => object[], _ge
 function activeFamilies (registry: Registry, name: string, what: string, help: string, list: () => string[]): void {
   const read = oncePerScrape(list)
   registerFamily(registry, { name, help, type: 'gauge', read: () => byType(read()) })
-  registerFamily(registry, { name: `${name}_all`, help: `Total number of active ${what}.`, type: 'gauge', read: () => [{ labels: {}, value: read().length }] })
+  registerFamily(registry, { name: `${name}_all`, help: `Total number of active ${what}.`, type: 'gauge', read: () => [{ labels: NO_LABELS, value: read().length }] })
 }
 
 /** nodejs_* metrics: heap, heap spaces, external memory, active handles, requests and resources, version. */
 export function registerNodejsMetrics (registry: Registry): void {
   const heap = oncePerScrape(getHeapStatistics)
   const spaces = oncePerScrape(getHeapSpaceStatistics)
-  registerFamily(registry, { name: 'nodejs_heap_size_total_bytes', help: 'Process heap size from Node.js in bytes.', type: 'gauge', read: () => [{ labels: {}, value: heap().total_heap_size }] })
-  registerFamily(registry, { name: 'nodejs_heap_size_used_bytes', help: 'Process heap size used from Node.js in bytes.', type: 'gauge', read: () => [{ labels: {}, value: heap().used_heap_size }] })
-  registerFamily(registry, { name: 'nodejs_external_memory_bytes', help: 'Node.js external memory size in bytes.', type: 'gauge', read: () => [{ labels: {}, value: heap().external_memory }] })
+  registerFamily(registry, { name: 'nodejs_heap_size_total_bytes', help: 'Process heap size from Node.js in bytes.', type: 'gauge', read: () => [{ labels: NO_LABELS, value: heap().total_heap_size }] })
+  registerFamily(registry, { name: 'nodejs_heap_size_used_bytes', help: 'Process heap size used from Node.js in bytes.', type: 'gauge', read: () => [{ labels: NO_LABELS, value: heap().used_heap_size }] })
+  registerFamily(registry, { name: 'nodejs_external_memory_bytes', help: 'Node.js external memory size in bytes.', type: 'gauge', read: () => [{ labels: NO_LABELS, value: heap().external_memory }] })
   for (const [kind, field] of [['total', 'space_size'], ['used', 'space_used_size'], ['available', 'space_available_size']] as const) {
     registerFamily(registry, {
       name: `nodejs_heap_space_size_${kind}_bytes`,
       help: `Process heap space size ${kind} from Node.js in bytes.`,
       type: 'gauge',
-      read: () => spaces().map((space) => ({ labels: { space: space.space_name.replace(/_space$/, '') }, value: space[field] }))
+      read: () => spaces().map((space) => ({ labels: spaceLabels(space.space_name), value: space[field] }))
     })
   }
   activeFamilies(registry, 'nodejs_active_handles', 'handles', 'Number of active libuv handles grouped by handle type. Every handle type is C++ class name.', () => internals._getActiveHandles().map((handle) => handle.constructor.name))

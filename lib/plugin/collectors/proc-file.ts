@@ -9,8 +9,12 @@ const buffer = Buffer.alloc(16 * 1024)
 function readAll (fd: number): string | undefined {
   let length = 0
   try {
-    // Positioned reads: the kernel writes a /proc file's text afresh for a read at offset 0.
-    for (let read = -1; read !== 0 && length < buffer.length; length += read) read = readSync(fd, buffer, length, buffer.length - length, length)
+    // Positioned reads: the kernel writes a /proc file's text afresh for a read at offset 0. A
+    // read that fills less than asked is at the end (the kernel gives a /proc file's text whole).
+    for (let asked = buffer.length, read = asked; read === asked && length < buffer.length; length += read) {
+      asked = buffer.length - length
+      read = readSync(fd, buffer, length, asked, length)
+    }
   } catch {
     return undefined
   }

@@ -1,5 +1,6 @@
 import { readdirSync } from 'node:fs'
 import type { Registry } from 'prom-client'
+import { NO_LABELS } from '../text-format.js'
 import { ProcFile } from './proc-file.js'
 import { oncePerScrape, registerFamily, type Sample, type Sampler } from './scrape-time-metric.js'
 
@@ -11,7 +12,7 @@ function field (text: string | undefined, pattern: RegExp): number | undefined {
 
 /** A sample per value found; none where it cannot be read. */
 function gauge (value: number | undefined): Sample[] {
-  return value === undefined ? [] : [{ labels: {}, value }]
+  return value === undefined ? [] : [{ labels: NO_LABELS, value }]
 }
 
 function kilobytes (value: number | undefined): number | undefined {
@@ -53,12 +54,12 @@ export function registerProcessMetrics (registry: Registry): Sampler {
   const files = { status: new ProcFile('/proc/self/status'), limits: new ProcFile('/proc/self/limits'), fds: new ProcFile('/proc/self/fd') }
   const cpu = oncePerScrape(() => process.cpuUsage())
   const status = oncePerScrape(() => files.status.text())
-  const cpuSeconds = (micros: (usage: NodeJS.CpuUsage) => number) => () => [{ labels: {}, value: micros(cpu()) / 1e6 }]
+  const cpuSeconds = (micros: (usage: NodeJS.CpuUsage) => number) => () => [{ labels: NO_LABELS, value: micros(cpu()) / 1e6 }]
 
   registerFamily(registry, { name: 'process_cpu_user_seconds_total', help: 'Total user CPU time spent in seconds.', type: 'counter', read: cpuSeconds((usage) => usage.user) })
   registerFamily(registry, { name: 'process_cpu_system_seconds_total', help: 'Total system CPU time spent in seconds.', type: 'counter', read: cpuSeconds((usage) => usage.system) })
   registerFamily(registry, { name: 'process_cpu_seconds_total', help: 'Total user and system CPU time spent in seconds.', type: 'counter', read: cpuSeconds((usage) => usage.user + usage.system) })
-  registerFamily(registry, { name: 'process_start_time_seconds', help: 'Start time of the process since unix epoch in seconds.', type: 'gauge', aggregator: 'omit', read: () => [{ labels: {}, value: startTime }] })
+  registerFamily(registry, { name: 'process_start_time_seconds', help: 'Start time of the process since unix epoch in seconds.', type: 'gauge', aggregator: 'omit', read: () => [{ labels: NO_LABELS, value: startTime }] })
   registerFamily(registry, {
     name: 'process_resident_memory_bytes',
     help: 'Resident memory size in bytes.',

@@ -2,12 +2,14 @@ import type { Registry } from 'prom-client'
 import { API_ENDPOINTS } from '../../tracker/vocabulary.js'
 import { apiRequestKey, type BuildTracker, type RunnerStats } from '../../tracker/build-tracker.js'
 import type { Rename } from '../naming.js'
+import { reusedLabels } from '../text-format.js'
 import { seriesSamples } from './histograms.js'
+import { ReusedLabels, histogramLabels, runnerLabels } from './reused-labels.js'
 import { registerFamily, type Sample } from './scrape-time-metric.js'
 
 /** One sample per runner: every runner, configured or seen, at zero before anything happens. */
 function perRunner (tracker: BuildTracker, value: (runner: RunnerStats) => number): () => Sample[] {
-  return () => Array.from(tracker.runners(), (runner) => ({ labels: { runner: runner.name }, value: value(runner) }))
+  return () => Array.from(tracker.runners(), (runner) => ({ labels: runnerLabels.get(runner, 0), value: value(runner) }))
 }
 
 /**
@@ -15,6 +17,7 @@ function perRunner (tracker: BuildTracker, value: (runner: RunnerStats) => numbe
  * that pair happened: statuses are not known in advance), and job requests against `request_concurrency`.
  */
 export function registerRequestMetrics (registry: Registry, tracker: BuildTracker, rename: Rename): void {
+  const requestLabels = new ReusedLabels((runner: RunnerStats, key: number) => reusedLabels({ runner: runner.name, ...apiRequestKey(key) }))
   registerFamily(registry, {
     name: rename('runner_api_requests_total'),
     help: 'Requests of the runner manager to GitLab\'s API, by runner, endpoint and HTTP status.',
@@ -22,15 +25,13 @@ export function registerRequestMetrics (registry: Registry, tracker: BuildTracke
     read: () => {
       const samples: Sample[] = []
       for (const runner of tracker.runners()) {
-        for (const [key, value] of runner.apiRequests) {
-          const { endpoint, status } = apiRequestKey(key)
-          samples.push({ labels: { runner: runner.name, endpoint, status }, value })
-        }
+        for (const [key, value] of runner.apiRequests) samples.push({ labels: requestLabels.get(runner, key), value })
       }
       return samples
     }
   })
   const durationName = rename('runner_api_request_duration_seconds')
+  const durationLabels = new ReusedLabels((runner: RunnerStats, endpoint: number) => histogramLabels({ runner: runner.name, endpoint: API_ENDPOINTS[endpoint]! }, runner.apiDurations.bounds))
   registerFamily(registry, {
     name: durationName,
     help: 'Duration of requests to GitLab\'s API, by runner and endpoint.',
@@ -38,7 +39,7 @@ export function registerRequestMetrics (registry: Registry, tracker: BuildTracke
     read: () => {
       const samples: Sample[] = []
       for (const runner of tracker.runners()) {
-        seriesSamples(durationName, runner.apiDurations, (endpoint) => ({ runner: runner.name, endpoint: API_ENDPOINTS[endpoint]! }), false, samples)
+        seriesSamples(durationName, runner.apiDurations, (endpoint) => durationLabels.get(runner, endpoint), false, samples)
       }
       return samples
     }

@@ -1,5 +1,5 @@
 import type { Aggregator, Metric, Registry } from 'prom-client'
-import { FamilyText, reusedLabels } from '../text-format.js'
+import { FamilyText } from '../text-format.js'
 
 export type MetricKind = 'counter' | 'gauge' | 'histogram'
 
@@ -85,38 +85,4 @@ export function oncePerScrape<T> (read: () => T): () => T {
     }
     return cached.value
   }
-}
-
-interface SeriesLabels {
-  series: Record<string, string>
-  /** The series' labels with each bucket's `le`, the last `+Inf`. */
-  buckets: Array<Record<string, string | number>>
-}
-
-// The label objects of every histogram series seen, by name and label values: the same objects
-// come back at every scrape, so their text is built once. Series are bounded by construction
-// (runners, GC kinds), so this is too.
-const histogramLabels = new Map<string, SeriesLabels>()
-
-function seriesLabels (name: string, labels: Record<string, string>, bounds: readonly number[]): SeriesLabels {
-  let key = name
-  for (const label in labels) key += `\0${label}\0${labels[label]}`
-  let known = histogramLabels.get(key)
-  if (known === undefined) {
-    known = { series: reusedLabels({ ...labels }), buckets: [...bounds, '+Inf'].map((le) => reusedLabels({ ...labels, le })) }
-    histogramLabels.set(key, known)
-  }
-  return known
-}
-
-/** The samples of one histogram series from its non-cumulative bucket counts (the last one above every bound). */
-export function histogramSamples (name: string, labels: Record<string, string>, bounds: readonly number[], counts: ArrayLike<number>, sum: number, into: Sample[]): void {
-  const { series, buckets } = seriesLabels(name, labels, bounds)
-  const bucket = `${name}_bucket`
-  let cumulative = 0
-  for (let index = 0; index <= bounds.length; index++) {
-    cumulative += counts[index]!
-    into.push({ metricName: bucket, labels: buckets[index]!, value: cumulative })
-  }
-  into.push({ metricName: `${name}_sum`, labels: series, value: sum }, { metricName: `${name}_count`, labels: series, value: cumulative })
 }
