@@ -27,7 +27,7 @@ const QUICK = args.includes('--quick')
 
 const CONFIG = QUICK
   ? { warmupSec: 1, durationSec: 1, rounds: 2, hotChildren: 1, hotWarmupMs: 300, hotRunMs: 200, hotRuns: 3, scrapeIterations: 200, eventLoopScrapes: 100, idleSec: 2, idleRounds: 2 }
-  : { warmupSec: 2, durationSec: 5, rounds: 4, hotChildren: 2, hotWarmupMs: 1000, hotRunMs: 400, hotRuns: 5, scrapeIterations: 1000, eventLoopScrapes: 300, idleSec: 5, idleRounds: 5 }
+  : { warmupSec: 2, durationSec: 3, rounds: 6, hotChildren: 2, hotWarmupMs: 1000, hotRunMs: 400, hotRuns: 5, scrapeIterations: 1000, eventLoopScrapes: 300, idleSec: 5, idleRounds: 5 }
 const LIVE_BUILDS = 50_000
 const CONNECTIONS = [1, 10]
 
