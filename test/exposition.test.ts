@@ -53,3 +53,23 @@ t.test('the plugin\'s whole default output, as prom-client writes the same regis
   app.builds.start({ id: 2, runner: 'docker-1' }).finish({ state: 'failed', failureReason: 'script_failure' })
   t.equal(await render(app.runnerRegistry, TEXT_CONTENT_TYPE), await app.runnerRegistry.metrics())
 })
+
+t.test('labels a user changes in what getMetricsAsJSON or a metric\'s get() hands out change no later scrape', async (t) => {
+  const app = await appWith({ runners: [{ name: 'docker-1' }], concurrent: 4 })
+  t.teardown(() => app.close())
+  app.builds.start({ id: 1, runner: 'docker-1' }).setStage('step_script')
+  const registry = app.runnerRegistry
+  // The runtime families' values move between scrapes; the labels are what is compared.
+  const runnerLines = (text: string): string => text.split('\n').filter((line) => /^(# \w+ )?runner_/.test(line)).join('\n')
+  const ours = async (): Promise<string> => runnerLines(await registry.metrics())
+  const before = await ours()
+  const labelsBefore = structuredClone((await registry.getMetricsAsJSON()).map((metric) => metric.values.map((value) => value.labels)))
+  const change = (values: Array<{ labels: Record<string, string | number> }>): void => {
+    for (const value of values) Object.assign(value.labels, { runner: 'changed', extra: 'x' })
+  }
+  for (const metric of await registry.getMetricsAsJSON()) change(metric.values)
+  for (const metric of registry.getMetricsAsArray()) change((await metric.get()).values)
+  t.equal(await ours(), before, 'prom-client\'s rendering')
+  t.equal(runnerLines(await render(registry, TEXT_CONTENT_TYPE)), before, 'ours, the same')
+  t.same((await registry.getMetricsAsJSON()).map((metric) => metric.values.map((value) => value.labels)), labelsBefore, 'getMetricsAsJSON')
+})

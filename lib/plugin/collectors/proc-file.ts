@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
+import { closeSync, fstatSync, openSync, readSync, type Stats } from 'node:fs'
 
 // /proc files report size 0, so fs.readFile reads them in 64 KiB chunks over the thread pool
 // (hundreds of µs each). The ones read here are under 2 KiB: one synchronous read into a buffer
@@ -29,22 +29,23 @@ function tryOpen (path: string): number | undefined {
   }
 }
 
-/** The device and inode of `fd`, undefined when it is closed. */
-function identity (fd: number): string | undefined {
+/** fstat of `fd`, undefined when it is closed. */
+function statsOf (fd: number): Stats | undefined {
   try {
-    const stats = fstatSync(fd)
-    return `${stats.dev}:${stats.ino}`
+    return fstatSync(fd)
   } catch {
     return undefined
   }
 }
 
+const identity = (stats: Stats): string => `${stats.dev}:${stats.ino}`
+
 /**
  * A /proc file (or folder) of this process. While held, it stays open between scrapes and is
  * read again from offset 0: the path walk, the open and the close were about a third of a
  * /proc read's cost. Held files are open descriptors (process_open_fds counts them) and are
- * closed on release; positioned reads never consume anything, even from a descriptor the host
- * closed and reused, and a descriptor is closed only while it is still this file.
+ * closed on release. The host may close a held descriptor and open a file of its own at the
+ * number: a held descriptor is read, and closed, only while it is still this file.
  */
 export class ProcFile {
   readonly #path: string
@@ -63,7 +64,9 @@ export class ProcFile {
   /** Closes the file and stops holding it. */
   release (): void {
     this.#holding = false
-    this.#drop()
+    const held = this.#held
+    this.#held = undefined
+    if (held !== undefined && this.#isOurs(held)) closeSync(held.fd)
   }
 
   /** The file's text, or undefined where it cannot be read (no /proc; EMFILE; a folder). */
@@ -73,34 +76,29 @@ export class ProcFile {
 
   /** The size fstat gives (the number of open descriptors, for /proc/self/fd), or undefined. */
   size (): number | undefined {
-    return this.#use((fd) => {
-      try {
-        return fstatSync(fd).size
-      } catch {
-        return undefined
-      }
-    })
+    return this.#use((fd, stats) => stats.size)
   }
 
-  #use<T> (read: (fd: number) => T | undefined): T | undefined {
-    if (this.#held !== undefined) {
-      const value = read(this.#held.fd)
-      if (value !== undefined) return value
-      this.#drop()
+  /** The held descriptor's fstat while it is still this file (one fstat costs a fraction of an open); else undefined. */
+  #isOurs (held: { fd: number, identity: string }): Stats | undefined {
+    const stats = statsOf(held.fd)
+    return stats !== undefined && identity(stats) === held.identity ? stats : undefined
+  }
+
+  #use<T> (read: (fd: number, stats: Stats) => T | undefined): T | undefined {
+    const held = this.#held
+    if (held !== undefined) {
+      const stats = this.#isOurs(held)
+      if (stats !== undefined) return read(held.fd, stats)
+      // The host closed it, and may have opened its own at the number: left alone, ours opened afresh.
+      this.#held = undefined
     }
     const fd = tryOpen(this.#path)
     if (fd === undefined) return undefined
-    const value = read(fd)
-    const id = this.#holding && value !== undefined ? identity(fd) : undefined
-    if (id !== undefined) this.#held = { fd, identity: id }
+    const stats = fstatSync(fd)
+    const value = read(fd, stats)
+    if (this.#holding && value !== undefined) this.#held = { fd, identity: identity(stats) }
     else closeSync(fd)
     return value
-  }
-
-  /** Forgets the held descriptor, closing it only if it is still this file. */
-  #drop (): void {
-    const held = this.#held
-    this.#held = undefined
-    if (held !== undefined && identity(held.fd) === held.identity) closeSync(held.fd)
   }
 }

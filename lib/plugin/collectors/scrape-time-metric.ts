@@ -58,8 +58,14 @@ export class ScrapeTimeMetric {
       : samples.then((read) => this.#text.format(read, openMetrics, defaultLabels))
   }
 
+  /**
+   * The family as prom-client reads it, for registry.metrics(), getMetricsAsJSON() and node:cluster.
+   * Label objects are shared across scrapes, their text cached (text-format.ts): whoever gets
+   * them here gets copies, free to change without changing later scrapes.
+   */
   async get (): Promise<{ name: string, help: string, type: MetricKind, aggregator: Aggregator, values: Sample[] }> {
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: await this.#read() }
+    const values = (await this.#read()).map((sample) => ({ ...sample, labels: { ...sample.labels } }))
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values }
   }
 
   /** The values live in their source; there is nothing here to reset. */
