@@ -136,6 +136,49 @@ t.test('without /proc (any system but Linux) the /proc metrics have no samples a
   t.equal(samplesOf(await scrapeRegistry(registry), 'process_resident_memory_bytes').size, 0, 'left out when unreadable')
 })
 
+t.test('memory from /proc/self/statm is what /proc/self/status says: VmSize, VmRSS and VmData', async (t) => {
+  const registry = new Registry()
+  t.teardown(registerRuntimeMetrics(registry)())
+  const samples = await scrapeRegistry(registry)
+  const status = new ProcFile('/proc/self/status').text()!
+  const bytes = (name: string): number => Number(new RegExp(`^${name}:\\s*(\\d+) kB$`, 'm').exec(status)![1]) * 1024
+  const near = (value: number, expected: number, what: string): void => { t.ok(Math.abs(value - expected) <= expected * 0.05, `${what}: ${value} against ${expected}`) }
+  near(samples.get('process_virtual_memory_bytes')!, bytes('VmSize'), 'virtual')
+  near(samples.get('process_resident_memory_bytes')!, bytes('VmRSS'), 'resident')
+  near(samples.get('process_heap_bytes')!, bytes('VmData'), 'heap, as prom-client: VmData, without the stack')
+})
+
+t.test('memory is left out where statm or status cannot be read as expected', async (t) => {
+  const real = (await import('../lib/plugin/collectors/proc-file.js')).ProcFile
+  const withFiles = async (texts: Record<string, string | undefined>): Promise<Map<string, number>> => {
+    class FakeProcFile extends real {
+      readonly #path: string
+      constructor (path: string) { super(path); this.#path = path }
+      text (): string | undefined { return this.#path in texts ? texts[this.#path] : super.text() }
+    }
+    const { registerProcessMetrics } = await t.mockImport<typeof import('../lib/plugin/collectors/process.js')>('../lib/plugin/collectors/process.js', {
+      '../lib/plugin/collectors/proc-file.js': { ProcFile: FakeProcFile }
+    })
+    const registry = new Registry()
+    registerProcessMetrics(registry)
+    return await scrapeRegistry(registry)
+  }
+  for (const [what, texts] of [
+    ['statm cut short', { '/proc/self/statm': '100 50 3' }],
+    ['status unreadable', { '/proc/self/status': undefined }],
+    ['status without VmStk', { '/proc/self/status': 'VmSize:\t 400 kB\n' }],
+    ['statm says 0 pages', { '/proc/self/statm': '0 0 0 0 0 0 0\n' }]
+  ] as const) {
+    const samples = await withFiles(texts)
+    t.equal(samplesOf(samples, 'process_virtual_memory_bytes').size + samplesOf(samples, 'process_heap_bytes').size, 0, what)
+    t.ok(samples.get('process_resident_memory_bytes')! > 0, `${what}: resident memory from Node`)
+  }
+  const samples = await withFiles({ '/proc/self/statm': '100 50 3 4 0 30 0\n', '/proc/self/status': 'VmSize:\t 1600 kB\nVmStk:\t 132 kB\n' })
+  t.equal(samples.get('process_virtual_memory_bytes'), 100 * 16384, 'the page size learnt from VmSize (16 KiB pages)')
+  t.equal(samples.get('process_resident_memory_bytes'), 50 * 16384)
+  t.equal(samples.get('process_heap_bytes'), 30 * 16384 - 132 * 1024, 'data less the stack')
+})
+
 t.test('open descriptors: listed where /proc/self/fd reports no size (kernels before 6.2)', async (t) => {
   const fs = await import('node:fs')
   const { registerProcessMetrics } = await t.mockImport<typeof import('../lib/plugin/collectors/process.js')>('../lib/plugin/collectors/process.js', {
@@ -251,10 +294,10 @@ t.test('a held descriptor the host closes and reuses for a file of its own is ne
 
 t.test('the process metrics hold their /proc files only between start and stop', async (t) => {
   const registry = new Registry()
-  const held = (): number => ['status', 'limits', 'fd'].flatMap((name) => descriptorsOf(`/proc/${process.pid}/${name}`)).length
+  const held = (): number => ['statm', 'limits', 'fd'].flatMap((name) => descriptorsOf(`/proc/${process.pid}/${name}`)).length
   const stop = registerRuntimeMetrics(registry)()
   await registry.metrics()
-  t.equal(held(), 3, 'status, limits and the fd folder stay open')
+  t.equal(held(), 3, 'statm, limits and the fd folder stay open')
   const samples = await scrapeRegistry(registry)
   t.equal(samples.get('process_open_fds'), readdirSync('/proc/self/fd').length - 1, 'counted with them')
   stop()

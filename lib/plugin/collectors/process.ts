@@ -15,8 +15,37 @@ function gauge (value: number | undefined): Sample[] {
   return value === undefined ? [] : [{ labels: NO_LABELS, value }]
 }
 
-function kilobytes (value: number | undefined): number | undefined {
-  return value === undefined ? undefined : value * 1024
+/**
+ * Memory in bytes from /proc/self/statm, whose few numbers the kernel writes in a fraction of the
+ * time /proc/self/status takes (a tenth of a scrape). statm counts pages, and its `data` is
+ * status' VmData plus VmStk, the main thread's stack: both are learnt from one read of the
+ * status file. The stack only grows, by at most V8's stack limit (about 1 MB), rarely.
+ */
+class Memory {
+  readonly #statm: ProcFile
+  #scale: { pageSize: number, stack: number } | undefined
+
+  constructor (statm: ProcFile) {
+    this.#statm = statm
+  }
+
+  /** Virtual, resident and data (prom-client's heap) bytes now; undefined where they cannot be read. */
+  read (): { virtual: number, resident: number, data: number } | undefined {
+    const pages = this.#statm.text()?.split(' ').map(Number)
+    if (pages === undefined || pages.length < 6) return undefined
+    const scale = this.#scale ??= scaleOf(pages[0]!)
+    if (scale === undefined) return undefined
+    return { virtual: pages[0]! * scale.pageSize, resident: pages[1]! * scale.pageSize, data: pages[5]! * scale.pageSize - scale.stack }
+  }
+}
+
+/** The page size (VmSize over statm's size, to the nearest power of two) and VmStk, from the status file. */
+function scaleOf (sizeInPages: number): { pageSize: number, stack: number } | undefined {
+  const status = new ProcFile('/proc/self/status').text()
+  const kilobytes = (name: string): number | undefined => field(status, new RegExp(`^${name}:\\s*(\\d+) kB$`, 'm'))
+  const [size, stack] = [kilobytes('VmSize'), kilobytes('VmStk')]
+  if (size === undefined || stack === undefined || !(sizeInPages > 0)) return undefined
+  return { pageSize: 2 ** Math.round(Math.log2(size * 1024 / sizeInPages)), stack: stack * 1024 }
 }
 
 /**
@@ -45,15 +74,16 @@ function openFds (fdFolder: ProcFile): number | undefined {
 
 /**
  * process_* metrics, under the names and meanings of Prometheus' client libraries: CPU,
- * memory, file descriptors, start time. /proc/self/status is read once per scrape however
- * many families use it, synchronously into a small reused buffer. Returns what starts holding
- * the /proc files open between scrapes (see proc-file.ts), and returns what closes them.
+ * memory, file descriptors, start time. /proc/self/statm is read once per scrape however many
+ * families use it, synchronously into a small reused buffer. Returns what starts holding the
+ * /proc files open between scrapes (see proc-file.ts), and returns what closes them.
  */
 export function registerProcessMetrics (registry: Registry): Sampler {
   const startTime = Math.round(Date.now() / 1000 - process.uptime())
-  const files = { status: new ProcFile('/proc/self/status'), limits: new ProcFile('/proc/self/limits'), fds: new ProcFile('/proc/self/fd') }
+  const files = { statm: new ProcFile('/proc/self/statm'), limits: new ProcFile('/proc/self/limits'), fds: new ProcFile('/proc/self/fd') }
   const cpu = oncePerScrape(() => process.cpuUsage())
-  const status = oncePerScrape(() => files.status.text())
+  const memory = new Memory(files.statm)
+  const bytes = oncePerScrape(() => memory.read())
   const cpuSeconds = (micros: (usage: NodeJS.CpuUsage) => number) => () => [{ labels: NO_LABELS, value: micros(cpu()) / 1e6 }]
 
   registerFamily(registry, { name: 'process_cpu_user_seconds_total', help: 'Total user CPU time spent in seconds.', type: 'counter', read: cpuSeconds((usage) => usage.user) })
@@ -64,11 +94,11 @@ export function registerProcessMetrics (registry: Registry): Sampler {
     name: 'process_resident_memory_bytes',
     help: 'Resident memory size in bytes.',
     type: 'gauge',
-    // From the status file already read; Node's own reading where there is no /proc.
-    read: () => gauge(kilobytes(field(status(), /^VmRSS:\s*(\d+) kB$/m)) ?? readable(() => process.memoryUsage.rss()))
+    // Node's own reading where there is no /proc.
+    read: () => gauge(bytes()?.resident ?? readable(() => process.memoryUsage.rss()))
   })
-  registerFamily(registry, { name: 'process_virtual_memory_bytes', help: 'Virtual memory size in bytes.', type: 'gauge', read: () => gauge(kilobytes(field(status(), /^VmSize:\s*(\d+) kB$/m))) })
-  registerFamily(registry, { name: 'process_heap_bytes', help: 'Process heap size in bytes.', type: 'gauge', read: () => gauge(kilobytes(field(status(), /^VmData:\s*(\d+) kB$/m))) })
+  registerFamily(registry, { name: 'process_virtual_memory_bytes', help: 'Virtual memory size in bytes.', type: 'gauge', read: () => gauge(bytes()?.virtual) })
+  registerFamily(registry, { name: 'process_heap_bytes', help: 'Process heap size in bytes.', type: 'gauge', read: () => gauge(bytes()?.data) })
   registerFamily(registry, { name: 'process_open_fds', help: 'Number of open file descriptors.', type: 'gauge', read: () => gauge(openFds(files.fds)) })
   registerFamily(registry, {
     name: 'process_max_fds',
