@@ -1,6 +1,6 @@
 // Benchmark of fastify-runner-metrics against its alternatives (issue 8). Not a test.
 //
-//   node bench/run.mjs            # about 3.5 minutes
+//   node bench/run.mjs            # about 4.5 minutes
 //   node bench/run.mjs --quick    # about 40 seconds, fewer and shorter rounds
 //
 // It measures the built package (dist/, via the package's self-reference): build first with
