@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { Registry, collectDefaultMetrics } from 'prom-client'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { registerEventLoopMetrics } from '../lib/plugin/collectors/event-loop.js'
 import { ProcFile } from '../lib/plugin/collectors/proc-file.js'
 import { registerRuntimeMetrics } from '../lib/plugin/collectors/runtime.js'
@@ -236,14 +236,19 @@ t.test('a held file stays open between reads, is read afresh from its start each
   closeSync(more)
 })
 
-t.test('a held descriptor the host closes behind our back: the next read opens the file again, and release closes only what is still ours', async (t) => {
-  const dir = t.testdir({ 'status.txt': 'mine\n', 'other.txt': 'theirs\n' })
-  const path = join(dir, 'status.txt')
+/** A ProcFile of `path`, held and read once (its text is `text`), and the descriptor it holds. */
+function heldAndRead (t: Test, path: string, text: string): { file: ProcFile, fd: number | undefined } {
   const file = new ProcFile(path)
   file.hold()
   t.teardown(() => file.release())
-  t.equal(file.text(), 'mine\n')
-  const [fd] = descriptorsOf(path)
+  t.equal(file.text(), text)
+  return { file, fd: descriptorsOf(path)[0] }
+}
+
+t.test('a held descriptor the host closes behind our back: the next read opens the file again, and release closes only what is still ours', async (t) => {
+  const dir = t.testdir({ 'status.txt': 'mine\n', 'other.txt': 'theirs\n' })
+  const path = join(dir, 'status.txt')
+  const { file, fd } = heldAndRead(t, path, 'mine\n')
   closeSync(fd!)
   t.equal(file.text(), 'mine\n', 'read again through a new descriptor')
   const [again] = descriptorsOf(path)
@@ -266,11 +271,7 @@ t.test('a held descriptor the host closes behind our back: the next read opens t
 t.test('a held descriptor the host closes and reuses for a file of its own is never read: ours is opened again', async (t) => {
   const dir = t.testdir({ 'status.txt': 'mine\n', 'host.log': 'the host\'s data\n'.repeat(1000) })
   const path = join(dir, 'status.txt')
-  const file = new ProcFile(path)
-  file.hold()
-  t.teardown(() => file.release())
-  t.equal(file.text(), 'mine\n')
-  const [fd] = descriptorsOf(path)
+  const { file, fd } = heldAndRead(t, path, 'mine\n')
   closeSync(fd!)
   const theirs = openSync(join(dir, 'host.log'), 'r')
   t.teardown(() => closeSync(theirs))
