@@ -47,7 +47,7 @@ export function registerLifecycleMetrics (registry: Registry, tracker: BuildTrac
     name: rename('runner_builds_started_total'),
     help: 'Builds started, by runner.',
     type: 'counter',
-    read: () => Array.from(tracker.runners(), (runner) => ({ labels: runnerLabels.get(runner, 0), value: runner.started }))
+    read: () => Array.from(tracker.runners(), (runner) => ({ labels: runnerLabels(runner), value: runner.started }))
   })
   registerFamily(registry, {
     name: rename('runner_builds_finished_total'),
@@ -79,7 +79,7 @@ export function registerLifecycleMetrics (registry: Registry, tracker: BuildTrac
     read: () => {
       const samples: Sample[] = []
       for (const runner of tracker.runners()) {
-        if (runner.limit !== undefined) samples.push({ labels: runnerLabels.get(runner, 0), value: runner.limit })
+        if (runner.limit !== undefined) samples.push({ labels: runnerLabels(runner), value: runner.limit })
       }
       return samples
     }

@@ -9,7 +9,7 @@ import { registerFamily, type Sample } from './scrape-time-metric.js'
 
 /** One sample per runner: every runner, configured or seen, at zero before anything happens. */
 function perRunner (tracker: BuildTracker, value: (runner: RunnerStats) => number): () => Sample[] {
-  return () => Array.from(tracker.runners(), (runner) => ({ labels: runnerLabels.get(runner, 0), value: value(runner) }))
+  return () => Array.from(tracker.runners(), (runner) => ({ labels: runnerLabels(runner), value: value(runner) }))
 }
 
 /**

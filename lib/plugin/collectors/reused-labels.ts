@@ -51,5 +51,11 @@ export function reusedByKey<Key> (make: (key: Key) => Labels, limit: number): (k
   return (key) => labels.get(owner, key)
 }
 
+const byRunner = new WeakMap<RunnerStats, Labels>()
+
 /** `{ runner }`: one object per runner, for every family labelled by runner alone. */
-export const runnerLabels = new ReusedLabels((runner: RunnerStats) => reusedLabels({ runner: runner.name }))
+export function runnerLabels (runner: RunnerStats): Labels {
+  let labels = byRunner.get(runner)
+  if (labels === undefined) byRunner.set(runner, labels = reusedLabels({ runner: runner.name }))
+  return labels
+}
