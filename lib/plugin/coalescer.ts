@@ -17,6 +17,11 @@ export class Coalescer<Key, Value> {
     return await running
   }
 
+  /** Whether work for `key` is running now (a scrape then joins it). */
+  running (key: Key): boolean {
+    return this.#running.has(key)
+  }
+
   /** Stops sharing the work for `key` (one that hangs, say): the next caller starts afresh. */
   abandon (key: Key): void {
     this.#running.delete(key)

@@ -110,9 +110,10 @@ interface RegistryInternals {
  * Renders every metric of `registry` in `contentType`, in registration order, without changing
  * the registry, as prom-client's `registry.metrics()` would. This package's families write their
  * own text (text-format.ts); any other metric (a user's) is written by prom-client: by the
- * registry itself in text, by a throwaway registry of views otherwise.
+ * registry itself in text, by a throwaway registry of views otherwise. The text comes at once
+ * when every family is this package's; a promise only when another metric is registered.
  */
-export async function render (registry: Registry, contentType: ContentType): Promise<string> {
+export function render (registry: Registry, contentType: ContentType): string | Promise<string> {
   const openMetrics = contentType === OPENMETRICS_CONTENT_TYPE
   // prom-client keeps default labels in a field with no getter.
   const defaults = (registry as unknown as RegistryInternals)._defaultLabels
@@ -128,9 +129,9 @@ export async function render (registry: Registry, contentType: ContentType): Pro
   }
   const metrics: unknown[] = registry.getMetricsAsArray()
   const texts = metrics.map((metric) => metric instanceof ScrapeTimeMetric ? metric.exposition(openMetrics, defaultLabels) : foreign(metric as Metric))
+  const join = (families: string[]): string => openMetrics ? `${families.join('\n')}\n# EOF\n` : `${families.join('\n\n')}\n`
   // Most families are written at once; waiting only when one is not saves a promise per family.
-  const families = texts.every((text) => typeof text === 'string') ? texts : await Promise.all(texts)
-  return openMetrics ? `${families.join('\n')}\n# EOF\n` : `${families.join('\n\n')}\n`
+  return texts.every((text) => typeof text === 'string') ? join(texts) : Promise.all(texts).then(join)
 }
 
 // Up to this size, gzip on the event loop costs less (tens of µs for the default output) than
@@ -139,10 +140,11 @@ export async function render (registry: Registry, contentType: ContentType): Pro
 const SYNC_GZIP_LIMIT = 64 * 1024
 
 /**
- * The body as it goes on the wire. Uncompressed, it stays a string: node:http writes it in one
- * piece with the headers, where a Buffer would cost a copy first.
+ * The body as it goes on the wire, at once unless a large body is compressed on the thread pool.
+ * Uncompressed, it stays a string: node:http writes it in one piece with the headers, where a
+ * Buffer would cost a copy first.
  */
-export async function encode (body: string, useGzip: boolean): Promise<Buffer | string> {
+export function encode (body: string, useGzip: boolean): Buffer | string | Promise<Buffer> {
   if (!useGzip) return body
-  return body.length <= SYNC_GZIP_LIMIT ? gzipSync(body) : await gzip(body)
+  return body.length <= SYNC_GZIP_LIMIT ? gzipSync(body) : gzip(body)
 }

@@ -92,7 +92,12 @@ function addRoutes (app: FastifyInstance, registry: Registry, tracker: BuildTrac
       // Load shedding must not blind the operator: @fastify/under-pressure lets a route
       // through when its pressureHandler returns nothing.
       config: { pressureHandler: () => undefined, ...routeOptions.config },
-      handler: async (request, reply) => sendScrape(reply, await scrape(request.headers))
+      handler: (request, reply) => {
+        // HTTP/2 streams share their session's socket: they are not told apart.
+        const result = scrape(request.headers, request.raw.httpVersionMajor === 1 ? request.raw.socket : undefined)
+        if (result instanceof Promise) return result.then((answer) => sendScrape(reply, answer))
+        sendScrape(reply, result)
+      }
     })
     methodNotAllowed(app, url, routeOptions)
   }
