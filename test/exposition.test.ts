@@ -1,7 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, Summary } from 'prom-client'
 import t from 'tap'
-import { registerFamily } from '../lib/plugin/collectors/scrape-time-metric.js'
+import { registerFamily, type Sample } from '../lib/plugin/collectors/scrape-time-metric.js'
 import { OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, render } from '../lib/plugin/exposition.js'
+import { NO_LABELS, reusedLabels } from '../lib/plugin/text-format.js'
 import { appWith } from './helpers.js'
 
 type ContentType = typeof TEXT_CONTENT_TYPE | typeof OPENMETRICS_CONTENT_TYPE
@@ -72,4 +73,44 @@ t.test('labels a user changes in what getMetricsAsJSON or a metric\'s get() hand
   t.equal(await ours(), before, 'prom-client\'s rendering')
   t.equal(runnerLines(await render(registry, TEXT_CONTENT_TYPE)), before, 'ours, the same')
   t.same((await registry.getMetricsAsJSON()).map((metric) => metric.values.map((value) => value.labels)), labelsBefore, 'getMetricsAsJSON')
+})
+
+t.test('a family\'s text is written again exactly when its samples change, and reused while they do not', async (t) => {
+  const runner = reusedLabels({ runner: 'a' })
+  let samples: Sample[] = [{ labels: runner, value: 1 }]
+  const withFamily = (): Registry => {
+    const registry = new Registry()
+    registerFamily(registry, { name: 'moving_total', help: 'Moves.', type: 'counter', read: () => samples })
+    return registry
+  }
+  const registry = withFamily()
+  // A registry rendered once only has nothing to reuse.
+  const both = async (message: string): Promise<void> => {
+    for (const contentType of [TEXT_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE]) t.equal(await render(registry, contentType), await render(withFamily(), contentType), `${message}: ${contentType}`)
+    t.equal(await render(registry, TEXT_CONTENT_TYPE), await registry.metrics(), `${message}: as prom-client writes it`)
+  }
+  const first = await render(registry, TEXT_CONTENT_TYPE)
+  t.equal(await render(registry, TEXT_CONTENT_TYPE), first, 'unchanged samples: the same text')
+  await both('first')
+  samples = [{ labels: runner, value: 2 }]
+  await both('a value changed')
+  samples = [{ labels: { runner: 'b' }, value: 2 }]
+  await both('another labels object')
+  samples = [{ labels: { runner: 'b' }, value: 2 }, { labels: runner, value: 2 }]
+  await both('a series more')
+  samples = [{ labels: runner, value: 2, metricName: 'moving_other_total' }]
+  await both('another sample name')
+  samples = []
+  await both('none')
+})
+
+t.test('default labels changed in place show at the next scrape, as prom-client reads them', async (t) => {
+  const registry = new Registry()
+  const defaults: Record<string, string> = { env: 'blue' }
+  registry.setDefaultLabels(defaults)
+  registerFamily(registry, { name: 'steady', help: 'Steady.', type: 'gauge', read: () => [{ labels: NO_LABELS, value: 1 }] })
+  t.match(await render(registry, TEXT_CONTENT_TYPE), /^steady\{env="blue"\} 1$/m)
+  defaults.env = 'green'
+  t.match(await render(registry, TEXT_CONTENT_TYPE), /^steady\{env="green"\} 1$/m)
+  t.equal(await render(registry, TEXT_CONTENT_TYPE), await registry.metrics())
 })

@@ -11,6 +11,7 @@ export class FamilyText {
   readonly #name: string
   readonly #type: MetricKind
   readonly #head: { text: string, openMetrics: string }
+  readonly #last = new LastWritten()
 
   constructor (name: string, help: string, type: MetricKind) {
     this.#name = name
@@ -21,6 +22,12 @@ export class FamilyText {
   }
 
   format (samples: readonly Sample[], openMetrics: boolean, defaultLabels: Readonly<Record<string, string | number>> | undefined): string {
+    // Default labels are read afresh, as prom-client does: the object may change in place.
+    if (defaultLabels !== undefined) return this.#write(samples, openMetrics, defaultLabels)
+    return this.#last.text(samples, openMetrics) ?? this.#last.keep(samples, openMetrics, this.#write(samples, openMetrics, undefined))
+  }
+
+  #write (samples: readonly Sample[], openMetrics: boolean, defaultLabels: Readonly<Record<string, string | number>> | undefined): string {
     const counter = openMetrics && this.#type === 'counter'
     const base = counter ? this.#name.replace(/_total$/, '') : this.#name
     let text = openMetrics ? this.#head.openMetrics : this.#head.text
@@ -28,6 +35,44 @@ export class FamilyText {
       const name = counter ? `${sample.metricName ?? base}_total` : sample.metricName ?? base
       text += `\n${name}${defaultLabels === undefined ? (prebuilt.get(sample.labels) ?? labelText(sample.labels, undefined)) : labelText(sample.labels, defaultLabels)} ${valueText(sample.value)}`
     }
+    return text
+  }
+}
+
+/**
+ * A family's last text (without default labels) and the samples it was written from. Most families come back unchanged
+ * from one scrape to the next (counters no build moved, limits, versions, histograms of builds
+ * that ran earlier): their text is then the same string, and the samples (same label objects,
+ * names and values) are cheaper to compare than the text is to write again.
+ */
+class LastWritten {
+  #openMetrics = false
+  readonly #labels: object[] = []
+  readonly #names: Array<string | undefined> = []
+  readonly #values: number[] = []
+  #text: string | undefined
+
+  /** The last text, if `samples` are what it was written from, in the same format. */
+  text (samples: readonly Sample[], openMetrics: boolean): string | undefined {
+    if (this.#text === undefined || openMetrics !== this.#openMetrics || samples.length !== this.#values.length) return undefined
+    for (let index = 0; index < samples.length; index++) {
+      const sample = samples[index]!
+      if (sample.value !== this.#values[index] || sample.labels !== this.#labels[index] || sample.metricName !== this.#names[index]) return undefined
+    }
+    return this.#text
+  }
+
+  /** Keeps `text` as written from `samples`; returns it. */
+  keep (samples: readonly Sample[], openMetrics: boolean, text: string): string {
+    this.#openMetrics = openMetrics
+    this.#labels.length = this.#names.length = this.#values.length = samples.length
+    for (let index = 0; index < samples.length; index++) {
+      const sample = samples[index]!
+      this.#labels[index] = sample.labels
+      this.#names[index] = sample.metricName
+      this.#values[index] = sample.value
+    }
+    this.#text = text
     return text
   }
 }
