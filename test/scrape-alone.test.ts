@@ -5,13 +5,14 @@ import { Gauge, Registry } from 'prom-client'
 import t, { type Test } from 'tap'
 import { registerFamily } from '../lib/plugin/collectors/scrape-time-metric.js'
 import { ScrapeStats } from '../lib/plugin/collectors/scrapes.js'
-import { createScraper, type ScrapeResult } from '../lib/plugin/metrics-route.js'
+import { connectionOf, createScraper, type ScrapeResult } from '../lib/plugin/metrics-route.js'
 import { NO_LABELS } from '../lib/plugin/text-format.js'
 import { appWith } from './helpers.js'
 
-// A scrape on the same HTTP/1 connection as the scrape before it has no company to wait for
-// (Prometheus' keep-alive connection): it is rendered at once. Everything else still waits
-// for the turn's check phase, so that scrapes arriving together share one rendering.
+// A scrape on the same plain HTTP/1 connection as the scrape before it has no company to wait
+// for (Prometheus' keep-alive connection): it is rendered at once, once per turn at most.
+// Everything else still waits for the turn's check phase, so that scrapes arriving together
+// share one rendering.
 
 /** A scraper over a registry whose one family counts its collections; what it logs at error level. */
 function scraperWith (t: Test, scrapeTimeout = 60_000): { registry: Registry, stats: ScrapeStats, scraper: ReturnType<typeof createScraper>, collections: () => number, logged: string[] } {
@@ -40,7 +41,7 @@ t.test('a scrape on the connection of the scrape before is answered at once; any
   t.equal(second.status, 200)
   t.match(second.body, /^counted 2$/m, 'rendered afresh')
   const pipelined = scraper.scrape({}, prometheus)
-  t.ok(pipelined instanceof Promise, 'one in the same synchronous run (pipelined) waits for the rest of the packet')
+  t.ok(pipelined instanceof Promise, 'one in the same turn (pipelined) waits for the check phase')
   t.ok(scraper.scrape({}, prometheus) instanceof Promise, 'and the rest join it')
   await pipelined
   await microtask()
@@ -123,4 +124,11 @@ t.test('requests pipelined in one packet behind a scrape answered at once share 
   socket.write(Array.from({ length: 20 }, (_, index) => get(index === 19)).join(''))
   t.same(await lines, Array(21).fill('HTTP/1.1 200'), 'every one answered')
   t.ok(collections - before <= 2, `twenty pipelined scrapes, ${collections - before} collections: the first at once, the rest together`)
+})
+
+t.test('scrapes are told apart by plain HTTP/1 connection only: not over TLS, not HTTP/2 streams', async (t) => {
+  const socket = {}
+  t.equal(connectionOf({ httpVersionMajor: 1, socket } as never), socket, 'HTTP/1 over TCP: its socket')
+  t.equal(connectionOf({ httpVersionMajor: 1, socket: { encrypted: true } } as never), undefined, 'HTTPS: none')
+  t.equal(connectionOf({ httpVersionMajor: 2, socket } as never), undefined, 'HTTP/2: none')
 })

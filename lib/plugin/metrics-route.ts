@@ -1,3 +1,6 @@
+import type { IncomingMessage } from 'node:http'
+import type { Http2ServerRequest } from 'node:http2'
+import type { Socket } from 'node:net'
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { Registry } from 'prom-client'
 import type { ScrapeCode, ScrapeStats } from './collectors/scrapes.js'
@@ -78,8 +81,8 @@ const OK_HEADERS = new Map<string, Record<string, string>>(([TEXT_CONTENT_TYPE, 
 
 export interface Scraper {
   /**
-   * What to answer a scrape with `headers`, arrived on `connection` (its socket; undefined where
-   * requests share one, as HTTP/2's streams do): at once when it is rendered on the spot.
+   * What to answer a scrape with `headers`, arrived on `connection` (see connectionOf; undefined
+   * where scrapes cannot be told apart by it): at once when it is rendered on the spot.
    */
   scrape: (headers: FastifyRequest['headers'], connection?: object) => ScrapeResult | Promise<ScrapeResult>
   /** Lets scrapes in flight finish for up to CLOSE_GRACE_MS, then answers those still waiting 503. */
@@ -87,31 +90,44 @@ export interface Scraper {
 }
 
 /**
+ * The connection a request came on, where it can tell scrapes apart: a plain HTTP/1 socket.
+ * HTTP/2 streams share their session's socket. Over TLS, Node hands the parser each record in
+ * a callback of its own, and an answer written between two records of a pipelined packet can
+ * make Node pause the parser mid-packet and drop the connection (HPE_PAUSED): TLS scrapes
+ * always wait for the check phase, when the packet has been parsed.
+ */
+export function connectionOf (request: IncomingMessage | Http2ServerRequest): object | undefined {
+  const socket = request.socket as Socket & { encrypted?: boolean }
+  return request.httpVersionMajor === 1 && socket.encrypted !== true ? socket : undefined
+}
+
+/**
  * Tells which scrapes may be rendered on the spot. Scrapes read from the network in one turn of
  * the event loop should share one rendering, so a scrape normally waits for the turn's check
- * phase before rendering (setImmediate). That wait costs a scrape about a twentieth of its CPU,
- * and a scrape on the same HTTP/1 connection as the one before cannot have company from that
- * connection: Prometheus' one keep-alive connection, every interval. It is rendered at once,
- * unless it arrives within the synchronous run of the scrape before (requests pipelined in one
- * packet are parsed in one go), where the wait lets the rest of the packet share one rendering.
+ * phase before rendering (setImmediate). That wait and its promises cost a scrape about a tenth
+ * of its CPU, and a scrape on the same connection as the scrape before it is Prometheus'
+ * way (one keep-alive connection, one request at a time): it is rendered at once, unless a scrape
+ * was already rendered at once in this turn. So requests pipelined on one connection, however
+ * the host's hooks spread them over the turn, cost at most one rendering at once and one shared
+ * one per turn.
  */
 class Company {
   #lastConnection: WeakRef<object> | undefined
-  #justRendered = false
-  readonly #endOfRun = (): void => { this.#justRendered = false }
+  #renderedThisTurn = false
+  readonly #endOfTurn = (): void => { this.#renderedThisTurn = false }
 
   /** Whether a scrape on `connection` is to wait for the scrapes that may arrive with it. */
   expected (connection: object | undefined): boolean {
     if (connection === undefined) return true
     const same = this.#lastConnection?.deref() === connection
     if (!same) this.#lastConnection = new WeakRef(connection)
-    return !same || this.#justRendered
+    return !same || this.#renderedThisTurn
   }
 
-  /** A scrape is being rendered on the spot: requests read before the end of this run have company. */
+  /** A scrape is being rendered at once: the others of this turn wait for the check phase. */
   renderingNow (): void {
-    this.#justRendered = true
-    queueMicrotask(this.#endOfRun)
+    this.#renderedThisTurn = true
+    setImmediate(this.#endOfTurn)
   }
 }
 

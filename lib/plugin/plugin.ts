@@ -11,7 +11,7 @@ import { ScrapeStats, registerScrapeMetrics } from './collectors/scrapes.js'
 import { registerVersionMetric } from './collectors/version.js'
 import { AlreadyRegisteredError, RegistryConflictError } from './errors.js'
 import { JOBS_LIST_VERSION, jobsListJson, jobsListText } from './jobs-list.js'
-import { createScraper, sendScrape } from './metrics-route.js'
+import { connectionOf, createScraper, sendScrape } from './metrics-route.js'
 import { renamer } from './naming.js'
 import { registerRequestMetrics } from './collectors/requests.js'
 import { resolveOptions, type ResolvedOptions, type RunnerMetricsOptions } from './options.js'
@@ -93,8 +93,7 @@ function addRoutes (app: FastifyInstance, registry: Registry, tracker: BuildTrac
       // through when its pressureHandler returns nothing.
       config: { pressureHandler: () => undefined, ...routeOptions.config },
       handler: (request, reply) => {
-        // HTTP/2 streams share their session's socket: they are not told apart.
-        const result = scrape(request.headers, request.raw.httpVersionMajor === 1 ? request.raw.socket : undefined)
+        const result = scrape(request.headers, connectionOf(request.raw))
         if (result instanceof Promise) return result.then((answer) => sendScrape(reply, answer))
         sendScrape(reply, result)
       }
