@@ -131,4 +131,5 @@ t.test('scrapes are told apart by plain HTTP/1 connection only: not over TLS, no
   t.equal(connectionOf({ httpVersionMajor: 1, socket } as never), socket, 'HTTP/1 over TCP: its socket')
   t.equal(connectionOf({ httpVersionMajor: 1, socket: { encrypted: true } } as never), undefined, 'HTTPS: none')
   t.equal(connectionOf({ httpVersionMajor: 2, socket } as never), undefined, 'HTTP/2: none')
+  t.equal(connectionOf({ httpVersionMajor: 1, socket: null } as never), undefined, 'no socket (a server of the app\'s making): none')
 })

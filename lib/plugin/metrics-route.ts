@@ -97,8 +97,9 @@ export interface Scraper {
  * always wait for the check phase, when the packet has been parsed.
  */
 export function connectionOf (request: IncomingMessage | Http2ServerRequest): object | undefined {
-  const socket = request.socket as Socket & { encrypted?: boolean }
-  return request.httpVersionMajor === 1 && socket.encrypted !== true ? socket : undefined
+  // A server of the app's own making (Fastify's serverFactory) may hand over no socket at all.
+  const socket = request.socket as (Socket & { encrypted?: boolean }) | null | undefined
+  return request.httpVersionMajor === 1 && socket != null && socket.encrypted !== true ? socket : undefined
 }
 
 /**
