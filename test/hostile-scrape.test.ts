@@ -8,6 +8,7 @@ import t, { type Test } from 'tap'
 import runnerMetrics from '../lib/index.js'
 import { registerFamily } from '../lib/plugin/collectors/scrape-time-metric.js'
 import { negotiate } from '../lib/plugin/exposition.js'
+import { CLOSE_GRACE_MS } from '../lib/plugin/metrics-route.js'
 import { resolveOptions } from '../lib/plugin/options.js'
 import { appWith, until } from './helpers.js'
 
@@ -96,6 +97,36 @@ t.test('a hung scrape\'s timer does not outlive close(): the scrape is answered 
   await new Promise((resolve) => setImmediate(resolve))
   hook.disable()
   t.same([...timers], [], 'no timer of the scrape is left')
+})
+
+t.test('a scrape that reaches the route after close() began (held by the host\'s async onRequest hook) does not hold close() past the close grace', { timeout: 60_000 }, async (t) => {
+  const scrapeTimeout = 20_000
+  const app = Fastify()
+  let release!: () => void
+  const held = new Promise<void>((resolve) => { release = resolve })
+  let inHook = false
+  app.addHook('onRequest', async () => { inHook = true; await held })
+  await app.register(runnerMetrics, { defaultMetrics: false, scrapeTimeout })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  app.runnerRegistry.registerMetric(new Counter({ name: 'hang_total', help: 'x', registers: [], collect: async () => { await new Promise<void>(() => {}) } }))
+  const socket = await new Promise<Socket>((resolve, reject) => {
+    const socket = connect((app.server.address() as { port: number }).port, '127.0.0.1', () => resolve(socket)).on('error', reject)
+  })
+  t.teardown(() => socket.destroy())
+  let text = ''
+  socket.setEncoding('latin1').on('data', (chunk: string) => { text += chunk })
+  socket.write('GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+  await until(() => inHook)
+  const started = performance.now()
+  const closed = app.close()
+  // The plugin's preClose hook has found no scrape waiting; the host's hook lets this one through after it.
+  await new Promise((resolve) => setImmediate(resolve))
+  release()
+  await closed
+  const took = performance.now() - started
+  t.ok(took < CLOSE_GRACE_MS + 1000, `close() took ${Math.round(took)} ms (close grace ${CLOSE_GRACE_MS} ms, scrapeTimeout ${scrapeTimeout} ms)`)
+  await until(() => text.endsWith('scrape abandoned\n'))
+  t.match(text, /^HTTP\/1\.1 503 /, 'the late scrape is answered 503')
 })
 
 t.test('/debug/jobs/list text escapes control characters', async (t) => {

@@ -18,25 +18,33 @@ class ScrapeTimeout extends Error {}
 class ScrapeAbandoned extends Error {}
 
 /**
- * How long scrapes in flight when the app closes get to finish (the default scrape timeout):
- * they are answered as usual, unless they take longer, as a hung collection with a long
- * `scrapeTimeout` would; then they get 503, so none holds the close or keeps a timer alive.
+ * How long scrapes get to finish once the app begins closing (the default scrape timeout): those
+ * in flight then, and those the host's hooks let through later. They are answered as usual,
+ * unless they take longer, as a hung collection with a long `scrapeTimeout` would; then they
+ * get 503, so none holds the close or keeps a timer alive.
  */
 export const CLOSE_GRACE_MS = 5000
 
-/** Waits for work for at most `ms`, and no longer than until `abandonAfter()` gives up on it. */
+/**
+ * Waits for work for at most `ms`, and, once the app is closing (`abandonAfter()`), no longer
+ * than its grace: a scrape the host's own hooks held until after the close began waits no longer
+ * than one that was waiting then.
+ */
 class BoundedWaits {
   readonly #waiting = new Set<(error: Error) => void>()
   /** Called when the last wait settles, while `abandonAfter` waits for that. */
   #onIdle: (() => void) | undefined
+  /** When the close grace ends, once the app is closing. */
+  #graceEnds: number | undefined
 
-  /** Resolves as `work` does, or rejects with ScrapeTimeout after `ms`; the timer never outlives it. */
+  /** Resolves as `work` does, or rejects with ScrapeTimeout after `ms` (ScrapeAbandoned at the grace's end); the timer never outlives it. */
   async wait<T> (work: Promise<T>, ms: number): Promise<T> {
+    const grace = this.#graceEnds === undefined ? Infinity : Math.max(0, this.#graceEnds - performance.now())
     let timer: NodeJS.Timeout | undefined
     let cutOff!: (error: Error) => void
     const limit = new Promise<never>((resolve, reject) => {
       cutOff = reject
-      timer = setTimeout(() => reject(new ScrapeTimeout()), ms)
+      timer = grace < ms ? setTimeout(() => reject(new ScrapeAbandoned()), grace) : setTimeout(() => reject(new ScrapeTimeout()), ms)
     })
     this.#waiting.add(cutOff)
     try {
@@ -48,8 +56,9 @@ class BoundedWaits {
     }
   }
 
-  /** Lets the waits in progress settle for at most `ms`; those still waiting then reject with ScrapeAbandoned. */
+  /** Lets the waits in progress, and any begun from now on, settle for at most `ms`; those still waiting then reject with ScrapeAbandoned. */
   async abandonAfter (ms: number): Promise<void> {
+    this.#graceEnds = performance.now() + ms
     if (this.#waiting.size > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, ms)
