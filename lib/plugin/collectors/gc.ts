@@ -1,7 +1,7 @@
 import { PerformanceObserver, constants, type PerformanceEntry } from 'node:perf_hooks'
 import type { Registry } from 'prom-client'
 import { bucketOf } from '../../tracker/buckets.js'
-import { histogramSamples } from './histograms.js'
+import { histogramNames, histogramSamples } from './histograms.js'
 import { histogramLabels } from './reused-labels.js'
 import { registerFamily, type Sample, type Sampler } from './scrape-time-metric.js'
 
@@ -23,6 +23,7 @@ const KINDS = new Map([
  * numbers as collections happen. Returns what starts observing (and returns what stops it).
  */
 export function registerGcMetrics (registry: Registry): Sampler {
+  const names = histogramNames('nodejs_gc_duration_seconds')
   const byKind = new Map([...KINDS.values()].map((kind) => [kind, { labels: histogramLabels({ kind }, BUCKETS), counts: new Float64Array(BUCKETS.length + 1), sum: 0 }]))
   const observer = new PerformanceObserver((list) => {
     for (const entry of list.getEntries() as Array<PerformanceEntry & { detail?: { kind: number } }>) {
@@ -40,7 +41,7 @@ export function registerGcMetrics (registry: Registry): Sampler {
     type: 'histogram',
     read: () => {
       const samples: Sample[] = []
-      for (const histogram of byKind.values()) histogramSamples('nodejs_gc_duration_seconds', histogram.labels, histogram.counts, histogram.sum, samples)
+      for (const histogram of byKind.values()) histogramSamples(names, histogram.labels, histogram.counts, histogram.sum, samples)
       return samples
     }
   })

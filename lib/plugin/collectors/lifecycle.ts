@@ -4,7 +4,7 @@ import type { Histograms } from '../../tracker/buckets.js'
 import type { BuildTracker, RunnerStats } from '../../tracker/build-tracker.js'
 import type { Rename } from '../naming.js'
 import { NO_LABELS, reusedLabels } from '../text-format.js'
-import { seriesSamples } from './histograms.js'
+import { histogramNames, seriesSamples } from './histograms.js'
 import { ReusedLabels, histogramLabels, runnerLabels, type HistogramLabels } from './reused-labels.js'
 import { registerFamily, type Sample } from './scrape-time-metric.js'
 
@@ -25,6 +25,7 @@ function perRunner (tracker: BuildTracker, label: string, values: readonly strin
 
 /** A per-runner histogram family: `perStage` splits it by stage, each stage appearing once observed. */
 function registerRunnerHistogram (registry: Registry, tracker: BuildTracker, name: string, help: string, histograms: (runner: RunnerStats) => Histograms, perStage = false): void {
+  const names = histogramNames(name)
   const labels = new ReusedLabels((runner: RunnerStats, stage: number): HistogramLabels => {
     const series: Record<string, string> = perStage ? { runner: runner.name, stage: tracker.stages[stage]! } : { runner: runner.name }
     return histogramLabels(series, histograms(runner).bounds)
@@ -35,7 +36,7 @@ function registerRunnerHistogram (registry: Registry, tracker: BuildTracker, nam
     type: 'histogram',
     read: () => {
       const samples: Sample[] = []
-      for (const runner of tracker.runners()) seriesSamples(name, histograms(runner), (stage) => labels.get(runner, stage), !perStage, samples)
+      for (const runner of tracker.runners()) seriesSamples(names, histograms(runner), (stage) => labels.get(runner, stage), !perStage, samples)
       return samples
     }
   })

@@ -3,7 +3,7 @@ import { API_ENDPOINTS } from '../../tracker/vocabulary.js'
 import { apiRequestKey, type BuildTracker, type RunnerStats } from '../../tracker/build-tracker.js'
 import type { Rename } from '../naming.js'
 import { reusedLabels } from '../text-format.js'
-import { seriesSamples } from './histograms.js'
+import { histogramNames, seriesSamples } from './histograms.js'
 import { ReusedLabels, histogramLabels, runnerLabels } from './reused-labels.js'
 import { registerFamily, type Sample } from './scrape-time-metric.js'
 
@@ -31,6 +31,7 @@ export function registerRequestMetrics (registry: Registry, tracker: BuildTracke
     }
   })
   const durationName = rename('runner_api_request_duration_seconds')
+  const durationNames = histogramNames(durationName)
   const durationLabels = new ReusedLabels((runner: RunnerStats, endpoint: number) => histogramLabels({ runner: runner.name, endpoint: API_ENDPOINTS[endpoint]! }, runner.apiDurations.bounds))
   registerFamily(registry, {
     name: durationName,
@@ -39,7 +40,7 @@ export function registerRequestMetrics (registry: Registry, tracker: BuildTracke
     read: () => {
       const samples: Sample[] = []
       for (const runner of tracker.runners()) {
-        seriesSamples(durationName, runner.apiDurations, (endpoint) => durationLabels.get(runner, endpoint), false, samples)
+        seriesSamples(durationNames, runner.apiDurations, (endpoint) => durationLabels.get(runner, endpoint), false, samples)
       }
       return samples
     }
