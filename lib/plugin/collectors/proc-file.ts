@@ -38,7 +38,8 @@ function statsOf (fd: number): Stats | undefined {
   }
 }
 
-const identity = (stats: Stats): string => `${stats.dev}:${stats.ino}`
+/** Which file a descriptor is: its device and inode, as fstat gives them. */
+interface Held { fd: number, dev: number, ino: number }
 
 /**
  * A /proc file (or folder) of this process. While held, it stays open between scrapes and is
@@ -49,7 +50,7 @@ const identity = (stats: Stats): string => `${stats.dev}:${stats.ino}`
  */
 export class ProcFile {
   readonly #path: string
-  #held: { fd: number, identity: string } | undefined
+  #held: Held | undefined
   #holding = false
 
   constructor (path: string) {
@@ -80,9 +81,9 @@ export class ProcFile {
   }
 
   /** The held descriptor's fstat while it is still this file (one fstat costs a fraction of an open); else undefined. */
-  #isOurs (held: { fd: number, identity: string }): Stats | undefined {
+  #isOurs (held: Held): Stats | undefined {
     const stats = statsOf(held.fd)
-    return stats !== undefined && identity(stats) === held.identity ? stats : undefined
+    return stats !== undefined && stats.dev === held.dev && stats.ino === held.ino ? stats : undefined
   }
 
   #use<T> (read: (fd: number, stats: Stats) => T | undefined): T | undefined {
@@ -97,7 +98,7 @@ export class ProcFile {
     if (fd === undefined) return undefined
     const stats = fstatSync(fd)
     const value = read(fd, stats)
-    if (this.#holding && value !== undefined) this.#held = { fd, identity: identity(stats) }
+    if (this.#holding && value !== undefined) this.#held = { fd, dev: stats.dev, ino: stats.ino }
     else closeSync(fd)
     return value
   }
