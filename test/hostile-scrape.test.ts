@@ -36,6 +36,12 @@ t.test('a GC kind outside Node\'s four (V8\'s minor mark-sweep under --minor-mc)
   t.ok(result.minor > 0, `young-generation collections are counted as minor (${result.minor})`)
 })
 
+t.test('registrations that never start leave no event-loop monitor whose collection would make a scrape abort the process', { timeout: 60_000 }, async (t) => {
+  const { code, stdout, stderr } = await runChild(t, process.execPath, ['--expose-gc', ...process.execArgv, fixture('orphan-monitor.ts')])
+  t.equal(code, 0, stderr)
+  t.same(JSON.parse(stdout.trim().split('\n').pop()!), { handles: true }, 'the scrape answered, active handles included')
+})
+
 t.test('with every file descriptor in use, /metrics still answers 200, leaving out what it cannot read', { timeout: 60_000 }, async (t) => {
   const node = [process.execPath, ...process.execArgv, fixture('emfile.ts')].map((word) => `'${word}'`).join(' ')
   const { code, stdout, stderr } = await runChild(t, '/bin/sh', ['-c', `ulimit -n 256 && exec ${node}`])

@@ -1,4 +1,4 @@
-import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks'
 import type { Registry } from 'prom-client'
 import { NO_LABELS } from '../text-format.js'
 import { oncePerScrape, registerFamily, type Sampler } from './scrape-time-metric.js'
@@ -26,12 +26,15 @@ type Period = Record<typeof STATISTICS[number][0], number>
  * last scrape. Returns what starts the monitor (and returns what stops it).
  */
 export function registerEventLoopMetrics (registry: Registry, resolution = DEFAULT_EVENT_LOOP_RESOLUTION): Sampler {
-  const delays = monitorEventLoopDelay({ resolution })
+  // Made when it starts, never before: a monitor made and never enabled holds a referenced libuv
+  // timer, and once garbage-collected, Node aborts the process in the next
+  // process._getActiveHandles() (which every scrape reads) until the timer is closed.
+  let delays: IntervalHistogram | undefined
   // All statistics are read at once, once per scrape, and the next period starts: every family of
   // one scrape agrees, whichever the registry asks first. A period with no sample keeps the last.
   let period: Period = { min: 0, max: 0, mean: 0, stddev: 0, p50: 0, p90: 0, p99: 0 }
   const current = oncePerScrape((): Period => {
-    if (delays.count > 0) {
+    if (delays !== undefined && delays.count > 0) {
       const beyond = (nanos: number): number => Math.max(0, nanos / 1e9 - resolution / 1000)
       period = {
         min: beyond(delays.min),
@@ -64,7 +67,8 @@ export function registerEventLoopMetrics (registry: Registry, resolution = DEFAU
     registerFamily(registry, { name: `nodejs_eventloop_lag_${statistic}_seconds`, help, type: 'gauge', aggregator, read: () => [{ labels: NO_LABELS, value: current()[statistic] }] })
   }
   return () => {
-    delays.enable()
-    return () => delays.disable()
+    const started = delays = monitorEventLoopDelay({ resolution })
+    started.enable()
+    return () => started.disable()
   }
 }
