@@ -132,8 +132,13 @@ const hooks: Record<string, () => Promise<unknown>> = {
 
 for (const [name, hook] of Object.entries(hooks)) {
   t.test(`with an onRequest hook awaiting ${name}, requests pipelined in one packet share one rendering`, { timeout: 60_000 }, async (t) => {
+    // Turns of the event loop, counted at each check phase: the hook notes those in which it lets requests through.
+    let turn = 0
+    let counting = true
+    const count = (): void => { turn++; if (counting) setImmediate(count) }
+    const reached = new Set<number>()
     const app = Fastify()
-    app.addHook('onRequest', async () => { await hook() })
+    app.addHook('onRequest', async () => { await hook(); reached.add(turn) })
     await app.register(runnerMetrics)
     await app.listen({ host: '127.0.0.1', port: 0 })
     t.teardown(() => app.close())
@@ -148,15 +153,20 @@ for (const [name, hook] of Object.entries(hooks)) {
     // Prometheus' keep-alive connection, scraped once already.
     socket.write(get())
     await firstAnswer(() => text)
-    const count = 1000
+    const requests = 1000
     const before = collections
+    reached.clear()
     const delay = monitorEventLoopDelay({ resolution: 1 })
     delay.enable()
-    socket.write(Array.from({ length: count }, (_, index) => get('GET', index === count - 1)).join(''))
+    count()
+    socket.write(Array.from({ length: requests }, (_, index) => get('GET', index === requests - 1)).join(''))
     await new Promise((resolve) => socket.once('close', resolve))
+    counting = false
     delay.disable()
-    t.equal((text.match(/^HTTP\/1\.1 200/mg) ?? []).length, count + 1, 'every one answered')
-    t.ok(collections - before <= 2, `${count} scrapes in one packet, ${collections - before} renderings`)
+    t.equal((text.match(/^HTTP\/1\.1 200/mg) ?? []).length, requests + 1, 'every one answered')
+    // The hook's I/O may finish over a few turns (its thread pool, a busy machine): each such turn
+    // costs at most one rendering at once and one shared.
+    t.ok(collections - before <= 2 * reached.size, `${requests} scrapes in one packet reaching the route in ${reached.size} turns, ${collections - before} renderings`)
     t.comment(`longest event-loop stall: ${Math.round(delay.max / 1e6)} ms`)
   })
 }
