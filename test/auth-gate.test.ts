@@ -2,7 +2,9 @@ import bcrypt from 'bcryptjs'
 import Fastify, { type FastifyInstance, type LightMyRequest } from 'fastify'
 import t from 'tap'
 import { WebGate } from '../lib/server/auth-gate.js'
+import type { Compare } from '../lib/server/auth-compare.js'
 import { NO_WEB_CONFIG, type WebConfig } from '../lib/server/web-config.js'
+import { until } from './helpers.js'
 
 const HASH = bcrypt.hashSync('s3cret', 4)
 const GOOD = `Basic ${Buffer.from('p:s3cret').toString('base64')}`
@@ -11,13 +13,14 @@ const web = (extra: Partial<WebConfig>): WebConfig => ({ ...NO_WEB_CONFIG, ...ex
 async function appWith (gate: WebGate, lines: string[] = []): Promise<FastifyInstance> {
   const app = Fastify({ logger: { level: 'info', stream: { write: (line: string) => { lines.push(line) } } } })
   app.addHook('onRequest', gate.onRequest)
+  app.addHook('onSend', gate.onSend)
   app.get('/', async () => 'ok\n')
   await app.ready()
   return app
 }
 
 /** A comparer whose comparisons wait until the test settles them; after that, all answer so at once. */
-function heldComparer (): { compare: (password: string, hash: string) => Promise<boolean>, settle: (outcome: boolean | Error) => void, closed: () => boolean, close: () => Promise<void> } {
+function heldComparer (): { compare: Compare, settle: (outcome: boolean | Error) => void, closed: () => boolean, close: () => Promise<void> } {
   const waiting: Array<(outcome: boolean | Error) => void> = []
   let settled: boolean | Error | undefined
   let closed = false
@@ -25,7 +28,7 @@ function heldComparer (): { compare: (password: string, hash: string) => Promise
     compare: async () => {
       const outcome = settled ?? await new Promise<boolean | Error>((resolve) => waiting.push(resolve))
       if (outcome instanceof Error) throw outcome
-      return outcome
+      return { matches: outcome, ms: 1 }
     },
     settle: (outcome) => {
       settled = outcome
@@ -98,4 +101,50 @@ t.test('a comparison that fails to run: a logged 500, never a throw into the hos
   t.notMatch(lines.join(''), /s3cret/)
   await gate.close()
   t.equal(comparer.closed(), true)
+})
+
+// Issue 23: a reload that removes a user (or adds auth) applies to every answer sent after it
+// reports ok, also to requests that passed the gate before it and are still being answered.
+t.test('an answer sent after the web config changed is judged by the new one', async (t) => {
+  const gate = new WebGate()
+  t.teardown(() => gate.close())
+  const app = Fastify()
+  app.addHook('onRequest', gate.onRequest)
+  app.addHook('onSend', gate.onSend)
+  // Each request waits in the handler until the test has reloaded.
+  const held: Array<() => void> = []
+  app.get('/slow', async () => {
+    await new Promise<void>((resolve) => held.push(resolve))
+    return 'metrics\n'
+  })
+  await app.ready()
+  t.teardown(() => app.close())
+
+  gate.use(web({ users: new Map([['p', HASH], ['q', HASH]]) }))
+  const removed = app.inject({ url: '/slow', headers: { authorization: GOOD } })
+  await until(() => held.length === 1)
+  gate.use(web({ users: new Map([['q', HASH]]) }))
+  held.shift()!()
+  const answer = await removed
+  t.equal(answer.statusCode, 401, 'the user was removed while the answer was made')
+  t.equal(answer.headers['www-authenticate'], 'Basic')
+  t.equal(answer.body, 'Unauthorized\n')
+
+  gate.use(web({ headers: { 'X-Content-Type-Options': 'nosniff' } }))
+  const anonymous = app.inject({ url: '/slow' })
+  await until(() => held.length === 1)
+  gate.use(web({ users: new Map([['p', HASH]]), headers: { 'X-Frame-Options': 'deny' } }))
+  held.shift()!()
+  const added = await anonymous
+  t.equal(added.statusCode, 401, 'auth was turned on while the answer was made')
+  t.equal(added.headers['x-frame-options'], 'deny', 'with the new headers')
+  t.equal(added.headers['x-content-type-options'], undefined, 'and without the old ones')
+
+  const kept = app.inject({ url: '/slow', headers: { authorization: GOOD } })
+  await until(() => held.length === 1)
+  gate.use(web({ users: new Map([['p', HASH]]) }))
+  held.shift()!()
+  const still = await kept
+  t.equal(still.statusCode, 200, 'a reload that keeps the user keeps the answer')
+  t.equal(still.body, 'metrics\n')
 })

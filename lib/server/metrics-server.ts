@@ -119,6 +119,8 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
   let closing = false
   // Before the routes: every endpoint, health ones included, gets the headers and the auth.
   app.addHook('onRequest', gate.onRequest)
+  // An answer made while a reload changed the web config is judged again by the new one.
+  app.addHook('onSend', gate.onSend)
   app.addHook('onClose', async () => { await gate.close() })
   // Names are fixed for the life of the server: a reload that changes metrics_naming is logged, not applied.
   const naming = options.naming ?? config.metricsNaming ?? 'runner'
