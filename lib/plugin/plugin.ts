@@ -102,12 +102,20 @@ function addRoutes (app: FastifyInstance, registry: Registry, tracker: BuildTrac
   }
 
   if (options.jobsList !== false) {
-    app.get(options.jobsList, async (request, reply) => {
-      reply.header('x-list-version', JOBS_LIST_VERSION).header('vary', 'Accept')
-      const wantsJson = new Negotiator(request).mediaType(['text/plain', 'application/json']) === 'application/json'
-      return wantsJson ? jobsListJson(tracker) : reply.type('text/plain; charset=utf-8').send(jobsListText(tracker))
+    // Its route options are the metrics route's protection or its own (options.ts): the list
+    // shows job URLs and runner names, so it is never more open than the metrics route.
+    const { url, routeOptions } = options.jobsList
+    app.route({
+      ...routeOptions,
+      method: ['GET', 'HEAD'],
+      url,
+      handler: async (request, reply) => {
+        reply.header('x-list-version', JOBS_LIST_VERSION).header('vary', 'Accept')
+        const wantsJson = new Negotiator(request).mediaType(['text/plain', 'application/json']) === 'application/json'
+        return wantsJson ? jobsListJson(tracker) : reply.type('text/plain; charset=utf-8').send(jobsListText(tracker))
+      }
     })
-    methodNotAllowed(app, options.jobsList)
+    methodNotAllowed(app, url, routeOptions)
   }
 }
 
