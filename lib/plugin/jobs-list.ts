@@ -1,6 +1,10 @@
 import type { Build, BuildTracker } from '../tracker/build-tracker.js'
+import { printable, quote } from '../tracker/describe.js'
 
 export const JOBS_LIST_VERSION = '2'
+
+/** What may stand bare in a `key=value` line: no space (`\s` covers U+2028 and U+2029), `"`, `=` or `\`. */
+const PLAIN = /^[^\s"=\\]+$/
 
 export interface JobEntry {
   id: string
@@ -26,24 +30,9 @@ function entry (build: Build): JobEntry {
   }
 }
 
-// Unicode's Cc (C0 controls, DEL, C1 controls: ESC sequences, BEL, NEL...), Cf (bidi overrides,
-// tag characters) and the line and paragraph separators: a terminal or a reader acts on them.
-const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu
-
-/** `\xNN` for a character up to U+00FF, `\u{...}` above. */
-function escapeCharacter (character: string): string {
-  const code = character.codePointAt(0)!
-  return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`
-}
-
-/**
- * A value quoted only when it would break the `key=value` line apart or holds a character a
- * terminal or reader acts on; inside quotes, `\` and `"` are escaped and those characters are
- * shown as escapes, so what a build id, url or runner name says is printed, never executed.
- */
+/** A value bare when it can neither break the line apart nor act on a terminal; else quoted as every display of a name is. */
 function field (value: string): string {
-  if (/^[^\s"=\\\p{Cc}\p{Cf}]+$/u.test(value)) return value // \s covers U+2028 and U+2029
-  return `"${value.replace(/[\\"]/g, '\\$&').replace(UNPRINTABLE, escapeCharacter)}"`
+  return PLAIN.test(value) && printable(value) ? value : quote(value)
 }
 
 /** One line per live build, oldest first, in the shape of GitLab Runner's `/debug/jobs/list` (its `url=` when known). */

@@ -2,7 +2,7 @@ import type { RegisterOptions, RouteShorthandOptions } from 'fastify'
 import type { Registry } from 'prom-client'
 import { BuildTracker, type RunnerConfig } from '../tracker/build-tracker.js'
 import { DEFAULT_EVENT_LOOP_RESOLUTION } from './collectors/event-loop.js'
-import { describeValue } from '../tracker/describe.js'
+import { describeValue, quote } from '../tracker/describe.js'
 import { VERSION_LABELS, type VersionInfo } from './collectors/version.js'
 import { OptionInvalidError } from './errors.js'
 import { isNaming, namingProblem, type Naming } from './naming.js'
@@ -192,7 +192,7 @@ export function resolveOptions (options: RunnerMetricsOptions = {}): ResolvedOpt
   const jobsListAt = jobsListRoute(jobsList, metricsRoute)
   // Fastify would refuse the second route with its own message, naming neither option.
   if (metricsRoute !== false && jobsListAt !== false && metricsRoute.url === jobsListAt.url) {
-    throw optionError('jobsList', `is the path of "endpoint" (${JSON.stringify(jobsListAt.url)}); give them different paths`)
+    throw optionError('jobsList', `is the path of "endpoint" (${quote(jobsListAt.url)}); give them different paths`)
   }
   return {
     registry,
