@@ -67,3 +67,15 @@ t.test('describeValue and the tracker\'s and options\' messages escape the same 
   const build = tracker.start({ id: `id${HOSTILE_NAME}`, runner: 'r' })
   t.throws(() => build.finish({ state: 'gone' as 'success' }), { message: /^build "idevil\\x9b2J\\u\{202e\}gnp\.exe\\u\{2028\}fake": / })
 })
+
+t.test('the JSON jobs list writes the same characters as JSON escapes: a parser reads the same values', async (t) => {
+  const { escapeJson } = await import('../lib/tracker/describe.js')
+  t.equal(escapeJson(JSON.stringify('a\u009bb\u202ec\u2028d\u{e0041}\x7f\x1b')), String.raw`"a\u009bb\u202ec\u2028d\udb40\udc41\u007f\u001b"`)
+  const { appWith } = await import('./helpers.js')
+  const app = await appWith({ defaultMetrics: false, jobsList: true })
+  t.teardown(() => app.close())
+  app.builds.start({ id: `id${HOSTILE_NAME}`, runner: HOSTILE_NAME, url: `https://x/${HOSTILE_NAME}` })
+  const { body } = await app.inject({ url: '/debug/jobs/list', headers: { accept: 'application/json' } })
+  t.notOk(/[\p{Cc}\p{Cf}\u2028\u2029]/u.test(body), 'nothing raw')
+  t.match(JSON.parse(body), { builds: [{ id: `id${HOSTILE_NAME}`, runner: HOSTILE_NAME, url: `https://x/${HOSTILE_NAME}` }], builds_total: 1 })
+})

@@ -1,6 +1,8 @@
+import { connect, type Socket } from 'node:net'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import t, { type Test } from 'tap'
 import runnerMetrics, { type RunnerMetricsOptions } from '../lib/index.js'
+import { until } from './helpers.js'
 
 // The README's "metrics route behind a token".
 const TOKEN = 's3cret'
@@ -98,4 +100,110 @@ t.test('jobsList route options are checked as endpoint\'s are', async (t) => {
     t.ok(error instanceof TypeError, String(message))
     t.match(error, { code: 'FST_RUNNER_METRICS_OPTION_INVALID', message })
   }
+})
+
+/** Answers read from `socket`, each as its status line, headers and body. */
+function answersOf (socket: Socket): () => Array<{ head: string, body: string }> {
+  let text = ''
+  socket.setEncoding('utf8').on('data', (chunk: string) => { text += chunk })
+  return () => {
+    const answers: Array<{ head: string, body: string }> = []
+    let rest = text
+    for (;;) {
+      const end = rest.indexOf('\r\n\r\n')
+      if (end === -1) return answers
+      const head = rest.slice(0, end)
+      const length = Number(/content-length: (\d+)/i.exec(head)?.[1])
+      const body = Buffer.from(rest.slice(end + 4))
+      if (body.length < length) return answers
+      answers.push({ head, body: body.subarray(0, length).toString() })
+      rest = body.subarray(length).toString()
+    }
+  }
+}
+
+t.test('20 list requests arriving together over real sockets share one rendering', { timeout: 60_000 }, async (t) => {
+  // Turns of the event loop, counted at each check phase; the route notes those in which requests reach it.
+  let turn = 0
+  let counting = true
+  const count = (): void => { turn++; if (counting) setImmediate(count) }
+  t.teardown(() => { counting = false })
+  const reached = new Set<number>()
+  const app = Fastify()
+  app.addHook('preHandler', async () => { reached.add(turn) })
+  await app.register(runnerMetrics, { defaultMetrics: false, jobsList: true })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  t.teardown(() => app.close())
+  for (let id = 0; id < 5000; id++) app.builds.start({ id, runner: `runner-${id % 50}` })
+  let renderings = 0
+  const liveBuilds = app.builds.liveBuilds.bind(app.builds)
+  app.builds.liveBuilds = () => { renderings++; return liveBuilds() }
+
+  const { port } = app.server.address() as { port: number }
+  let accepted = 0
+  app.server.on('connection', () => { accepted++ })
+  const sockets = await Promise.all(Array.from({ length: 20 }, async () => await new Promise<Socket>((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => resolve(socket)).on('error', reject)
+    t.teardown(() => socket.destroy())
+  })))
+  // Connected is not accepted: the server takes them over a few turns, and reads each from the next.
+  await until(() => accepted === 20)
+  const answers = sockets.map(answersOf)
+  count()
+  sockets.forEach((socket, index) => socket.write(`GET /debug/jobs/list HTTP/1.1\r\nhost: x\r\n${index % 2 === 0 ? '' : 'accept: application/json\r\n'}\r\n`))
+  await until(() => answers.every((answer) => answer().length === 1))
+  const texts = new Set(answers.filter((_, index) => index % 2 === 0).map((answer) => answer()[0]!.body))
+  const jsons = new Set(answers.filter((_, index) => index % 2 === 1).map((answer) => answer()[0]!.body))
+  t.equal(texts.size, 1, 'the same text for all')
+  t.equal([...texts][0]!.split('\n').length, 5001, 'every build listed')
+  t.equal(jsons.size, 1, 'the same JSON for all')
+  t.equal(JSON.parse([...jsons][0]!).builds.length, 5000)
+  // Read in one poll phase they reach the route in one turn: two renderings, one text and one
+  // JSON. A busy machine may spread them over a few turns: at most one of each per turn.
+  t.ok(renderings <= 2 * reached.size, `20 requests reaching the route in ${reached.size} turns, ${renderings} renderings`)
+})
+
+t.test('the list is bounded: at most 10,000 builds, oldest first, the rest counted; each field cut', async (t) => {
+  const app = await listening(t, { jobsList: true })
+  for (let id = 1; id <= 10_004; id++) app.builds.start({ id: `b${id}`, runner: 'docker-1' })
+  const text = await app.inject('/debug/jobs/list')
+  t.equal(text.headers['x-builds-total'], '10005')
+  const lines = text.body.split('\n')
+  t.equal(lines.pop(), '', 'ends with a newline')
+  t.equal(lines.length, 10_001, '10,000 builds and one line saying what is left out')
+  t.match(lines[0], /^id=1042 /, 'oldest first')
+  t.match(lines[9999], /^id=b9999 /)
+  t.equal(lines[10_000], '# 5 more builds not listed: 10005 live, the oldest 10000 listed')
+  t.notMatch(lines[10_000], /=/, 'no key=value a parser could take for a build')
+
+  const json = await app.inject({ url: '/debug/jobs/list', headers: { accept: 'application/json' } })
+  t.equal(json.headers['x-builds-total'], '10005')
+  const { builds, builds_total: total } = json.json()
+  t.equal(builds.length, 10_000)
+  t.equal(total, 10_005)
+  t.equal(builds[9999].id, 'b9999')
+})
+
+t.test('ids, urls and runner names are cut at 256 characters in the list, marked with …', async (t) => {
+  const { BuildTracker } = await import('../lib/index.js')
+  const app = await listening(t, { jobsList: true, tracker: new BuildTracker({ now: () => 1 }) })
+  app.builds.start({ id: 'i'.repeat(100_000), runner: 'r'.repeat(300), url: `https://x/${'u'.repeat(100_000)}` })
+  app.builds.start({ id: '\u202e'.repeat(100_000), runner: 'ok' })
+  app.builds.start({ id: `${'a'.repeat(255)}😀`, runner: 'ok' })
+  const lines = (await app.inject('/debug/jobs/list')).body.split('\n')
+  t.equal(lines[1], `id=${'i'.repeat(256)}… url=https://x/${'u'.repeat(246)}… runner=${'r'.repeat(256)}… state=pending stage=none duration=0.000s`)
+  t.equal(lines[2], `id="${String.raw`\u{202e}`.repeat(256)}…" runner=ok state=pending stage=none duration=0.000s`, 'cut before it is escaped: 2 kB at most')
+  t.equal(lines[3], `id=${'a'.repeat(255)}… runner=ok state=pending stage=none duration=0.000s`, 'not half of a surrogate pair')
+  const { builds } = (await app.inject({ url: '/debug/jobs/list', headers: { accept: 'application/json' } })).json()
+  t.same(builds[1], { id: `${'i'.repeat(256)}…`, url: `https://x/${'u'.repeat(246)}…`, runner: `${'r'.repeat(256)}…`, state: 'pending', stage: 'none', duration_seconds: 0, stage_duration_seconds: 0 })
+})
+
+t.test('an empty list: no lines, builds_total 0', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(runnerMetrics, { defaultMetrics: false, jobsList: true })
+  const text = await app.inject('/debug/jobs/list')
+  t.equal(text.body, '')
+  t.equal(text.headers['x-builds-total'], '0')
+  t.same((await app.inject({ url: '/debug/jobs/list', headers: { accept: 'application/json' } })).json(), { builds: [], builds_total: 0 })
 })

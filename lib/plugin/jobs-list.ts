@@ -1,7 +1,16 @@
 import type { Build, BuildTracker } from '../tracker/build-tracker.js'
-import { printable, quote } from '../tracker/describe.js'
+import { cutShort, escapeJson, printable, quote } from '../tracker/describe.js'
+import { Coalescer, atCheckPhase } from './coalescer.js'
 
 export const JOBS_LIST_VERSION = '2'
+
+/**
+ * Builds listed at most, oldest first. Ten times a large manager's `concurrent`; at this
+ * bound a list costs tens of milliseconds of the event loop (see docs/build-lifecycle.md).
+ */
+export const MAX_LISTED = 10_000
+/** UTF-16 units of an id, url, runner name or stage listed at most: a 100 kB id is accepted by `start`. */
+export const MAX_FIELD = 256
 
 /** What may stand bare in a `key=value` line: no space (`\s` covers U+2028 and U+2029), `"`, `=` or `\`. */
 const PLAIN = /^[^\s"=\\]+$/
@@ -18,32 +27,73 @@ export interface JobEntry {
   stage_duration_seconds: number
 }
 
+export type ListFormat = 'text' | 'json'
+
+/** One rendering of the list, shared by the requests that asked for it together. */
+export interface RenderedList {
+  contentType: string
+  body: Buffer
+  /** Builds live when it was rendered, listed or not. */
+  total: number
+}
+
 function entry (build: Build): JobEntry {
+  const { url } = build
   return {
-    id: build.id,
-    ...(build.url === undefined ? {} : { url: build.url }),
-    runner: build.runner,
+    id: cutShort(build.id, MAX_FIELD),
+    ...(url === undefined ? {} : { url: cutShort(url, MAX_FIELD) }),
+    runner: cutShort(build.runner, MAX_FIELD),
     state: build.state,
-    stage: build.stage,
+    stage: cutShort(build.stage, MAX_FIELD),
     duration_seconds: build.duration,
     stage_duration_seconds: build.stageDuration
   }
 }
 
-/** A value bare when it can neither break the line apart nor act on a terminal; else quoted as every display of a name is. */
+/** A value cut short, then bare when it can neither break the line apart nor act on a terminal; else quoted as every display of a name is. */
 function field (value: string): string {
-  return PLAIN.test(value) && printable(value) ? value : quote(value)
+  const shown = cutShort(value, MAX_FIELD)
+  return PLAIN.test(shown) && printable(shown) ? shown : quote(shown)
 }
 
-/** One line per live build, oldest first, in the shape of GitLab Runner's `/debug/jobs/list` (its `url=` when known). */
-export function jobsListText (tracker: BuildTracker): string {
+/**
+ * One line per live build, oldest first, in the shape of GitLab Runner's `/debug/jobs/list` (its
+ * `url=` when known); past MAX_LISTED, a last line that starts with `#` and holds no `=`, so no
+ * parser of the lines takes it for a build.
+ */
+function text (tracker: BuildTracker, total: number): string {
   let text = ''
+  let listed = 0
   for (const build of tracker.liveBuilds()) {
-    text += `id=${field(build.id)} ${build.url === undefined ? '' : `url=${field(build.url)} `}runner=${field(build.runner)} state=${build.state} stage=${build.stage} duration=${build.duration.toFixed(3)}s\n`
+    if (listed++ === MAX_LISTED) break
+    const { url } = build
+    text += `id=${field(build.id)} ${url === undefined ? '' : `url=${field(url)} `}runner=${field(build.runner)} state=${build.state} stage=${cutShort(build.stage, MAX_FIELD)} duration=${build.duration.toFixed(3)}s\n`
   }
-  return text
+  return total > MAX_LISTED ? `${text}# ${total - MAX_LISTED} more builds not listed: ${total} live, the oldest ${MAX_LISTED} listed\n` : text
 }
 
-export function jobsListJson (tracker: BuildTracker): { builds: JobEntry[] } {
-  return { builds: Array.from(tracker.liveBuilds(), entry) }
+/** `builds_total` counts the live builds, listed or not. */
+function json (tracker: BuildTracker, total: number): string {
+  const builds: JobEntry[] = []
+  for (const build of tracker.liveBuilds()) {
+    if (builds.length === MAX_LISTED) break
+    builds.push(entry(build))
+  }
+  return escapeJson(JSON.stringify({ builds, builds_total: total }))
+}
+
+function render (tracker: BuildTracker, format: ListFormat): RenderedList {
+  const total = tracker.liveCount
+  return format === 'json'
+    ? { contentType: 'application/json; charset=utf-8', body: Buffer.from(json(tracker, total)), total }
+    : { contentType: 'text/plain; charset=utf-8', body: Buffer.from(text(tracker, total)), total }
+}
+
+/**
+ * The list in `format`, rendered at the turn's check phase (see atCheckPhase) and shared, as a
+ * scrape is: requests that arrive together cost one rendering, and each is sent the same bytes.
+ */
+export function jobsList (tracker: BuildTracker): (format: ListFormat) => Promise<RenderedList> {
+  const renderings = new Coalescer<ListFormat, RenderedList>()
+  return async (format) => await renderings.run(format, async () => await atCheckPhase(() => render(tracker, format)))
 }

@@ -30,6 +30,22 @@ export function quote (value: string): string {
   return `"${value.replace(QUOTED, escapeCharacter)}"`
 }
 
+/** `\uXXXX` for each UTF-16 unit of `character`: JSON's only escape above U+001F. */
+function jsonEscape (character: string): string {
+  let escaped = ''
+  for (let unit = 0; unit < character.length; unit++) escaped += `\\u${character.charCodeAt(unit).toString(16).padStart(4, '0')}`
+  return escaped
+}
+
+/**
+ * JSON text with the characters `quote` escapes written as JSON escapes: a parser reads the same
+ * values, and a terminal it is printed on shows them. JSON.stringify escapes C0 controls and
+ * lone surrogates, but writes DEL, C1 controls, bidi overrides and U+2028 raw.
+ */
+export function escapeJson (json: string): string {
+  return json.replace(UNPRINTABLE, jsonEscape)
+}
+
 /** Whether `value` holds none of the characters `quote` writes as escapes (beside `"` and `\`). */
 export function printable (value: string): boolean {
   return ALL_PRINTABLE.test(value)
