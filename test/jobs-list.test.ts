@@ -207,3 +207,23 @@ t.test('an empty list: no lines, builds_total 0', async (t) => {
   t.equal(text.headers['x-builds-total'], '0')
   t.same((await app.inject({ url: '/debug/jobs/list', headers: { accept: 'application/json' } })).json(), { builds: [], builds_total: 0 })
 })
+
+t.test('builds whose every field needs escapes are listed up to 4 MiB, the rest counted', async (t) => {
+  const { MAX_BYTES } = await import('../lib/plugin/jobs-list.js')
+  const app = await listening(t, { jobsList: true })
+  // Each line about 6 kB: 10,000 of them would be 60 MB.
+  for (let id = 0; id < 2000; id++) app.builds.start({ id: `${id}${'\u202e'.repeat(255)}`, runner: `r${'\u009b'.repeat(255)}`, url: '"'.repeat(256) })
+  const text = await app.inject('/debug/jobs/list')
+  t.equal(text.headers['x-builds-total'], '2001')
+  t.ok(text.rawPayload.length <= MAX_BYTES + 100, `${text.rawPayload.length} bytes`)
+  const lines = text.body.split('\n')
+  t.equal(lines.pop(), '')
+  const listed = lines.length - 1
+  t.ok(listed > 500 && listed < 2001, `${listed} listed`)
+  t.equal(lines.at(-1), `# ${2001 - listed} more builds not listed: 2001 live, the oldest ${listed} listed`)
+  const json = await app.inject({ url: '/debug/jobs/list', headers: { accept: 'application/json' } })
+  t.ok(json.rawPayload.length <= MAX_BYTES + 10_100, `${json.rawPayload.length} bytes`)
+  const { builds, builds_total: total } = json.json()
+  t.equal(total, 2001)
+  t.ok(builds.length > 500 && builds.length < 2001, `${builds.length} listed`)
+})

@@ -5,10 +5,17 @@ import { Coalescer, atCheckPhase } from './coalescer.js'
 export const JOBS_LIST_VERSION = '2'
 
 /**
- * Builds listed at most, oldest first. Ten times a large manager's `concurrent`; at this
- * bound a list costs tens of milliseconds of the event loop (see docs/build-lifecycle.md).
+ * Builds listed at most, oldest first: ten times a large manager's `concurrent`. Typical builds
+ * take about 150 bytes a line, 1.5 MB in all (docs/build-lifecycle.md has the measurements).
  */
 export const MAX_LISTED = 10_000
+/**
+ * Bytes of builds listed at most (lines of text, or JSON entries). Typical builds reach
+ * MAX_LISTED first; builds whose every field needs escapes reach this, so the rendering costs
+ * about as much as a typical list (escapes are what it spends its time on) and the answer stays
+ * a few megabytes, where 10,000 such lines would take 60 MB and seconds.
+ */
+export const MAX_BYTES = 4 * 1024 * 1024
 /** UTF-16 units of an id, url, runner name or stage listed at most: a 100 kB id is accepted by `start`. */
 export const MAX_FIELD = 256
 
@@ -57,29 +64,42 @@ function field (value: string): string {
 }
 
 /**
- * One line per live build, oldest first, in the shape of GitLab Runner's `/debug/jobs/list` (its
- * `url=` when known); past MAX_LISTED, a last line that starts with `#` and holds no `=`, so no
- * parser of the lines takes it for a build.
+ * The oldest builds, each shown by `show`, joined by `separator`: as many as fit MAX_LISTED and
+ * MAX_BYTES; and how many that is.
+ */
+function oldest (tracker: BuildTracker, show: (build: Build) => string, separator: string): { shown: string, listed: number } {
+  let shown = ''
+  let listed = 0
+  let bytes = 0
+  for (const build of tracker.liveBuilds()) {
+    if (listed === MAX_LISTED) break
+    const text = show(build)
+    bytes += Buffer.byteLength(text)
+    if (bytes > MAX_BYTES) break
+    shown += listed++ === 0 ? text : `${separator}${text}`
+  }
+  return { shown, listed }
+}
+
+/** A line in the shape of GitLab Runner's `/debug/jobs/list`, with its `url=` when known. */
+function line (build: Build): string {
+  const { url } = build
+  return `id=${field(build.id)} ${url === undefined ? '' : `url=${field(url)} `}runner=${field(build.runner)} state=${build.state} stage=${cutShort(build.stage, MAX_FIELD)} duration=${build.duration.toFixed(3)}s\n`
+}
+
+/**
+ * One line per live build, oldest first; when some are left out, a last line that starts with
+ * `#` and holds no `=`, so no parser of the lines takes it for a build.
  */
 function text (tracker: BuildTracker, total: number): string {
-  let text = ''
-  let listed = 0
-  for (const build of tracker.liveBuilds()) {
-    if (listed++ === MAX_LISTED) break
-    const { url } = build
-    text += `id=${field(build.id)} ${url === undefined ? '' : `url=${field(url)} `}runner=${field(build.runner)} state=${build.state} stage=${cutShort(build.stage, MAX_FIELD)} duration=${build.duration.toFixed(3)}s\n`
-  }
-  return total > MAX_LISTED ? `${text}# ${total - MAX_LISTED} more builds not listed: ${total} live, the oldest ${MAX_LISTED} listed\n` : text
+  const { shown, listed } = oldest(tracker, line, '')
+  return listed < total ? `${shown}# ${total - listed} more builds not listed: ${total} live, the oldest ${listed} listed\n` : shown
 }
 
 /** `builds_total` counts the live builds, listed or not. */
 function json (tracker: BuildTracker, total: number): string {
-  const builds: JobEntry[] = []
-  for (const build of tracker.liveBuilds()) {
-    if (builds.length === MAX_LISTED) break
-    builds.push(entry(build))
-  }
-  return escapeJson(JSON.stringify({ builds, builds_total: total }))
+  const { shown } = oldest(tracker, (build) => escapeJson(JSON.stringify(entry(build))), ',')
+  return `{"builds":[${shown}],"builds_total":${total}}`
 }
 
 function render (tracker: BuildTracker, format: ListFormat): RenderedList {

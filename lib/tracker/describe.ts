@@ -9,15 +9,28 @@ const SHOWN = 60
 const ACTED_ON = String.raw`\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}`
 const UNPRINTABLE = new RegExp(`[${ACTED_ON}]`, 'gu')
 const ALL_PRINTABLE = new RegExp(`^[^${ACTED_ON}]*$`, 'u')
-/** What `quote` escapes: those, and the quote and backslash that delimit and escape. */
-const QUOTED = new RegExp(String.raw`[\\"${ACTED_ON}]`, 'gu')
 
-/** `\"` and `\\`; `\xNN` for a character up to U+00FF, `\u{...}` above. */
-function escapeCharacter (character: string): string {
-  if (character === '"' || character === '\\') return `\\${character}`
+/**
+ * `escape`, remembered by character: a list of hostile names repeats a few characters many
+ * times. At most one entry per character of the class above (about 2,300).
+ */
+function remembered (escape: (character: string) => string): (character: string) => string {
+  const made = new Map<string, string>()
+  return (character) => {
+    let escaped = made.get(character)
+    if (escaped === undefined) {
+      escaped = escape(character)
+      made.set(character, escaped)
+    }
+    return escaped
+  }
+}
+
+/** `\xNN` for a character up to U+00FF, `\u{...}` above. */
+const escapeCharacter = remembered((character) => {
   const code = character.codePointAt(0)!
   return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`
-}
+})
 
 /**
  * A name or value as every message and list of this package displays it: in double quotes,
@@ -27,15 +40,16 @@ function escapeCharacter (character: string): string {
  * terminals), bidi overrides and U+2028 raw.
  */
 export function quote (value: string): string {
-  return `"${value.replace(QUOTED, escapeCharacter)}"`
+  // The delimiters by string replacement, with no call per character: twice as fast as a regular expression.
+  return `"${value.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replace(UNPRINTABLE, escapeCharacter)}"`
 }
 
 /** `\uXXXX` for each UTF-16 unit of `character`: JSON's only escape above U+001F. */
-function jsonEscape (character: string): string {
+const jsonEscape = remembered((character) => {
   let escaped = ''
   for (let unit = 0; unit < character.length; unit++) escaped += `\\u${character.charCodeAt(unit).toString(16).padStart(4, '0')}`
   return escaped
-}
+})
 
 /**
  * JSON text with the characters `quote` escapes written as JSON escapes: a parser reads the same
