@@ -8,7 +8,7 @@ export const JOBS_LIST_VERSION = '2'
  * Builds listed at most, oldest first: ten times a large manager's `concurrent`. Typical builds
  * take about 150 bytes a line, 1.5 MB in all (docs/build-lifecycle.md has the measurements).
  */
-export const MAX_LISTED = 10_000
+const MAX_LISTED = 10_000
 /**
  * Bytes of builds listed at most (lines of text, or JSON entries). Typical builds reach
  * MAX_LISTED first; builds whose every field needs escapes reach this, so the rendering costs
@@ -17,7 +17,7 @@ export const MAX_LISTED = 10_000
  */
 export const MAX_BYTES = 4 * 1024 * 1024
 /** UTF-16 units of an id, url, runner name or stage listed at most: a 100 kB id is accepted by `start`. */
-export const MAX_FIELD = 256
+const MAX_FIELD = 256
 
 /** What may stand bare in a `key=value` line: no space (`\s` covers U+2028 and U+2029), `"`, `=` or `\`. */
 const PLAIN = /^[^\s"=\\]+$/

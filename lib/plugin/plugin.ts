@@ -113,7 +113,7 @@ function addRoutes (app: FastifyInstance, registry: Registry, tracker: BuildTrac
       handler: async (request, reply) => {
         const format = new Negotiator(request).mediaType(['text/plain', 'application/json']) === 'application/json' ? 'json' : 'text'
         const { contentType, body, total } = await list(format)
-        return await reply.headers({ 'content-type': contentType, vary: 'Accept', 'x-list-version': JOBS_LIST_VERSION, 'x-builds-total': total }).send(body)
+        return reply.headers({ 'content-type': contentType, vary: 'Accept', 'x-list-version': JOBS_LIST_VERSION, 'x-builds-total': total }).send(body)
       }
     })
     methodNotAllowed(app, url, routeOptions)
