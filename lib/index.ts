@@ -2,7 +2,7 @@ import runnerMetrics from './plugin/plugin.js'
 
 export default runnerMetrics
 export { runnerMetrics }
-export type { EndpointOptions, RunnerMetricsOptions } from './plugin/options.js'
+export type { EndpointOptions, JobsListOptions, RunnerMetricsOptions } from './plugin/options.js'
 export { AlreadyRegisteredError, OptionInvalidError, RegistryConflictError } from './plugin/errors.js'
 // The prom-client the plugin's registry comes from: register your own metrics with it, so
 // they are of the same major version as the registry that serves them.

@@ -139,8 +139,8 @@ t.test('values JSON cannot show still get the coded error naming them', async (t
   }
   t.equal(build.state, 'pending', 'nothing changed')
   for (const [value, shown] of UNSHOWABLE) {
-    // An object as endpoint is route options, not a refused value.
-    for (const option of ['naming', 'scrapeTimeout', 'jobsList', 'defaultMetrics', ...(typeof value === 'object' ? [] : ['endpoint'])]) {
+    // An object as endpoint or jobsList is route options, not a refused value.
+    for (const option of ['naming', 'scrapeTimeout', 'defaultMetrics', ...(typeof value === 'object' ? [] : ['endpoint', 'jobsList'])]) {
       await t.rejects(appWith({ [option]: value } as RunnerMetricsOptions), { code: 'FST_RUNNER_METRICS_OPTION_INVALID', message: shown }, `${option} ${String(shown)}`)
     }
     await t.rejects(appWith({ version: { name: value as string } }), { code: 'FST_RUNNER_METRICS_OPTION_INVALID', message: shown })

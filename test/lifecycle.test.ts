@@ -147,8 +147,10 @@ t.test('jobs list: one line per running build with its url as GitLab Runner\'s, 
     builds: [
       { id: '1042', url: 'https://gitlab.example.com/group/project/-/jobs/1042', runner: 'docker-1', state: 'running', stage: 'get_sources', duration_seconds: 3.75, stage_duration_seconds: 2.75 },
       { id: 'x y', runner: 'my runner', state: 'pending', stage: 'none', duration_seconds: 0.25, stage_duration_seconds: 0.25 }
-    ]
+    ],
+    builds_total: 2
   })
+  t.equal(json.headers['x-builds-total'], '2')
 })
 
 t.test('jobs list at a path of your choice; none by default', async (t) => {

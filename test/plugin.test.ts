@@ -169,7 +169,7 @@ t.test('options of the wrong type fail registration naming the option', async (t
     [{ stages: ['Bad'] }, /fastify-runner-metrics: stage "Bad" is not allowed/],
     [{ tracker: {} }, /option "tracker" must be a BuildTracker/],
     [{ tracker: new BuildTracker(), concurrent: 2 }, /option "tracker" comes with its own runners, concurrent and stages/],
-    [{ jobsList: 7 }, /option "jobsList" must be a path starting with "\/" or false, got 7/],
+    [{ jobsList: 7 }, /option "jobsList" must be a path starting with "\/", true, false, or route options/],
     [{ scrapeTimeout: 0 }, /option "scrapeTimeout" must be an integer from 1 to 2147483647, got 0/],
     [{ maxScrapesInFlight: -1 }, /option "maxScrapesInFlight" must be an integer of at least 0, got -1/],
     [{ endpiont: '/m' }, /option "endpiont" is not an option; options: registry, endpoint/]

@@ -61,7 +61,7 @@ t.test('serves metrics, landing page, health and jobs list where the config says
   const jobs = await fetchText(`${base}/debug/jobs/list`)
   t.equal(jobs.status, 200)
   t.equal(jobs.headers['x-list-version'], '2')
-  t.same(JSON.parse((await fetchText(`${base}/debug/jobs/list`, { accept: 'application/json' })).body), { builds: [] })
+  t.same(JSON.parse((await fetchText(`${base}/debug/jobs/list`, { accept: 'application/json' })).body), { builds: [], builds_total: 0 })
   t.same(await stop(server), { code: 0, signal: null })
   const everything = [metrics.body, landing.body, jobs.body, server.stdout(), server.stderr()].join('\n')
   for (const secret of SECRETS) t.notOk(everything.includes(secret), `${secret} never appears`)

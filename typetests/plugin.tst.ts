@@ -1,7 +1,7 @@
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { Registry } from 'prom-client'
 import { describe, expect, test } from 'tstyche'
-import runnerMetrics, { AlreadyRegisteredError, Build, BuildTracker, OptionInvalidError, RegistryConflictError, promClient, type RunnerMetricsOptions } from '../lib/index.js'
+import runnerMetrics, { AlreadyRegisteredError, Build, BuildTracker, OptionInvalidError, RegistryConflictError, promClient, type JobsListOptions, type RunnerMetricsOptions } from '../lib/index.js'
 
 const app = Fastify()
 
@@ -74,6 +74,24 @@ describe('Fastify conventions', () => {
     expect<RunnerMetricsOptions>().type.not.toBeAssignableFrom({ endpoint: { url: 42 } })
     expect<RunnerMetricsOptions>().type.not.toBeAssignableFrom({ endpoint: { method: 'POST' } })
     expect<RunnerMetricsOptions>().type.not.toBeAssignableFrom({ endpoint: { handler: () => 'x' } })
+  })
+
+  test('jobsList takes true, a path, or route options of its own, but not the method or the handler', () => {
+    expect(app.register).type.toBeCallableWith(runnerMetrics, { jobsList: '/jobs' })
+    expect(app.register).type.toBeCallableWith(runnerMetrics, {
+      jobsList: {
+        url: '/debug/jobs/list',
+        logLevel: 'warn',
+        config: { rateLimit: { max: 10 } },
+        onRequest: async (request: FastifyRequest, reply: FastifyReply) => { await reply.code(401).send() }
+      }
+    })
+    expect(app.register).type.toBeCallableWith(runnerMetrics, { jobsList: {} })
+    expect<JobsListOptions>().type.toBeAssignableFrom({ onRequest: [async () => {}] })
+    expect<RunnerMetricsOptions>().type.not.toBeAssignableFrom({ jobsList: 42 })
+    expect<RunnerMetricsOptions>().type.not.toBeAssignableFrom({ jobsList: { url: 42 } })
+    expect<RunnerMetricsOptions>().type.not.toBeAssignableFrom({ jobsList: { method: 'POST' } })
+    expect<RunnerMetricsOptions>().type.not.toBeAssignableFrom({ jobsList: { handler: () => 'x' } })
   })
 
   test('errors carry their codes', () => {

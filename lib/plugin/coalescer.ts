@@ -27,3 +27,13 @@ export class Coalescer<Key, Value> {
     this.#running.delete(key)
   }
 }
+
+/**
+ * `work()` at this turn's check phase (setImmediate). Requests read from the network in one turn
+ * of the event loop all reach their handlers before it: work they share through a Coalescer,
+ * started there, serves every one of them, where work done at once would be done for each.
+ */
+export async function atCheckPhase<Value> (work: () => Value | Promise<Value>): Promise<Value> {
+  await new Promise((resolve) => setImmediate(resolve))
+  return await work()
+}

@@ -4,7 +4,7 @@ import type { Socket } from 'node:net'
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { Registry } from 'prom-client'
 import type { ScrapeCode, ScrapeStats } from './collectors/scrapes.js'
-import { Coalescer } from './coalescer.js'
+import { Coalescer, atCheckPhase } from './coalescer.js'
 import { OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, encode, negotiate, render, type Negotiated } from './exposition.js'
 
 export interface ScrapeLimits {
@@ -163,13 +163,6 @@ export function createScraper (registry: Registry, stats: ScrapeStats, limits: S
       return failed(error)
     }
   }
-  /** One collection and encoding for all the scrapes that want the same body in the same turn. */
-  const collectWithCompany = async (contentType: Negotiated['contentType'], gzip: boolean): Promise<string | Buffer> => {
-    // Rendering is synchronous, so scrapes read from the network in one turn of the event loop
-    // would each render in turn; starting at the turn's check phase lets them all share one.
-    await new Promise((resolve) => setImmediate(resolve))
-    return await collectNow(contentType, gzip)
-  }
   const answered = (result: ScrapeResult): ScrapeResult => {
     stats.inFlight--
     stats.count(result.status)
@@ -208,7 +201,10 @@ export function createScraper (registry: Registry, stats: ScrapeStats, limits: S
     const contentType = limits.textOnly === true ? TEXT_CONTENT_TYPE : negotiated.contentType
     const { gzip } = negotiated
     const key = `${contentType} ${gzip}`
-    if (bodies.running(key) || company.expected(connection)) return waitFor(key, async () => await collectWithCompany(contentType, gzip))
+    // Rendering is synchronous, so scrapes read from the network in one turn of the event loop
+    // would each render in turn; one collection and encoding at the turn's check phase serves all
+    // that want the same body.
+    if (bodies.running(key) || company.expected(connection)) return waitFor(key, async () => await atCheckPhase(() => collectNow(contentType, gzip)))
     company.renderingNow()
     let body: string | Buffer | Promise<string | Buffer>
     try {

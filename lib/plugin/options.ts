@@ -2,7 +2,7 @@ import type { RegisterOptions, RouteShorthandOptions } from 'fastify'
 import type { Registry } from 'prom-client'
 import { BuildTracker, type RunnerConfig } from '../tracker/build-tracker.js'
 import { DEFAULT_EVENT_LOOP_RESOLUTION } from './collectors/event-loop.js'
-import { describeValue } from '../tracker/describe.js'
+import { describeValue, quote } from '../tracker/describe.js'
 import { VERSION_LABELS, type VersionInfo } from './collectors/version.js'
 import { OptionInvalidError } from './errors.js'
 import { isNaming, namingProblem, type Naming } from './naming.js'
@@ -13,6 +13,14 @@ import { isNaming, namingProblem, type Naming } from './naming.js'
  * The plugin sets the method and the handler.
  */
 export interface EndpointOptions extends RouteShorthandOptions {
+  url?: string
+}
+
+/**
+ * The jobs list as an object: its path (`url`, default `/debug/jobs/list`) and route options of
+ * its own, as `endpoint` takes them. Given so, it takes nothing from the metrics route.
+ */
+export interface JobsListOptions extends RouteShorthandOptions {
   url?: string
 }
 
@@ -37,8 +45,12 @@ export interface RunnerMetricsOptions extends RegisterOptions {
   stages?: string[]
   /** A tracker fed elsewhere (the standalone server's); then `runners`, `concurrent` and `stages` must not be set. */
   tracker?: BuildTracker
-  /** The path of the running-builds list, or `false` (default) for none. `true` means `/debug/jobs/list`. */
-  jobsList?: string | boolean
+  /**
+   * The running-builds list: `false` (default) for none; `true` (at `/debug/jobs/list`) or a path,
+   * behind the metrics route's protection (its request hooks, `config` and `constraints`); or
+   * route options of its own (`{ url, onRequest, ... }`), which take nothing from the metrics route.
+   */
+  jobsList?: string | boolean | JobsListOptions
   /** Milliseconds a scrape may take before it is answered 503. Default 5000, below Prometheus' 10 s. */
   scrapeTimeout?: number
   /**
@@ -52,7 +64,7 @@ export interface RunnerMetricsOptions extends RegisterOptions {
   eventLoopResolution?: number
 }
 
-/** The metrics route: where, and the user's route options beside the plugin's method and handler. */
+/** A route of the plugin's: where, and the user's route options beside the plugin's method and handler. */
 export interface EndpointRoute {
   url: string
   routeOptions: RouteShorthandOptions
@@ -64,7 +76,7 @@ export interface ResolvedOptions {
   defaultMetrics: boolean
   version: VersionInfo
   tracker: BuildTracker
-  jobsList: string | false
+  jobsList: EndpointRoute | false
   scrapeTimeout: number
   maxScrapesInFlight: number
   naming: Naming
@@ -98,17 +110,37 @@ function path (option: string, value: unknown, alternatives = ' or false'): stri
   return value
 }
 
-/** A string is the route's path; an object adds Fastify route options (all but method and handler, which are the plugin's). */
-function endpointRoute (value: unknown): EndpointRoute {
-  if (typeof value === 'string') return { url: path('endpoint', value, ', false, or route options'), routeOptions: {} }
+/**
+ * A string is the route's path; an object adds Fastify route options (all but method and
+ * handler, which are the plugin's). `forms` names the other values the option takes, for the message.
+ */
+function route (option: string, value: unknown, defaultUrl: string, forms: string): EndpointRoute {
+  if (typeof value === 'string') return { url: path(option, value, `${forms}, or route options`), routeOptions: {} }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw optionError('endpoint', `must be a path starting with "/", false, or route options ({ url, onRequest, logLevel, schema, ... }), got ${describeValue(value)}`)
+    throw optionError(option, `must be a path starting with "/"${forms}, or route options ({ url, onRequest, logLevel, schema, ... }), got ${describeValue(value)}`)
   }
-  const { url = '/metrics', ...routeOptions } = value as EndpointOptions & Record<string, unknown>
+  const { url = defaultUrl, ...routeOptions } = value as EndpointOptions & Record<string, unknown>
   for (const key of ['method', 'handler']) {
-    if (key in routeOptions) throw optionError('endpoint', `sets "${key}", which the plugin sets itself; allowed: url and Fastify route options`)
+    if (key in routeOptions) throw optionError(option, `sets "${key}", which the plugin sets itself; allowed: url and Fastify route options`)
   }
-  return { url: path('endpoint.url', url, ''), routeOptions }
+  return { url: path(`${option}.url`, url, ''), routeOptions }
+}
+
+/**
+ * What of the metrics route's options protects it, and so the jobs list beside it: the hooks
+ * that run before the handler and can answer instead of it, the route `config` that plugins such
+ * as @fastify/rate-limit and @fastify/under-pressure read, and `constraints` (a metrics route
+ * served on an internal host only). Hooks after the handler (onSend, onResponse...), logLevel
+ * and schema are about the metrics text and its logs, not access, and are left to the metrics route.
+ */
+const PROTECTION = ['onRequest', 'preParsing', 'preValidation', 'preHandler', 'config', 'constraints'] as const
+
+function jobsListRoute (value: unknown, endpoint: EndpointRoute | false): EndpointRoute | false {
+  if (value === false) return false
+  const own = route('jobsList', value === true ? DEFAULT_JOBS_LIST_PATH : value, DEFAULT_JOBS_LIST_PATH, ', true, false')
+  if (typeof value === 'object' || endpoint === false) return own
+  const inherited = PROTECTION.filter((key) => endpoint.routeOptions[key] !== undefined).map((key) => [key, endpoint.routeOptions[key]])
+  return { url: own.url, routeOptions: Object.fromEntries(inherited) as RouteShorthandOptions }
 }
 
 /** The longest delay a Node.js timer takes: a longer one fires after 1 ms instead. */
@@ -156,17 +188,19 @@ export function resolveOptions (options: RunnerMetricsOptions = {}): ResolvedOpt
   const { registry, endpoint = '/metrics', defaultMetrics = true, jobsList = false } = options
   if (registry !== undefined && !isRegistry(registry)) throw optionError('registry', 'must be a prom-client Registry')
   if (typeof defaultMetrics !== 'boolean') throw optionError('defaultMetrics', `must be a boolean, got ${describeValue(defaultMetrics)}`)
-  const route = endpoint === false ? false : endpointRoute(endpoint)
-  const jobsListPath = jobsList === false ? false : jobsList === true ? DEFAULT_JOBS_LIST_PATH : path('jobsList', jobsList)
+  const metricsRoute = endpoint === false ? false : route('endpoint', endpoint, '/metrics', ', false')
+  const jobsListAt = jobsListRoute(jobsList, metricsRoute)
   // Fastify would refuse the second route with its own message, naming neither option.
-  if (route !== false && route.url === jobsListPath) throw optionError('jobsList', `is the path of "endpoint" (${JSON.stringify(jobsListPath)}); give them different paths`)
+  if (metricsRoute !== false && jobsListAt !== false && metricsRoute.url === jobsListAt.url) {
+    throw optionError('jobsList', `is the path of "endpoint" (${quote(jobsListAt.url)}); give them different paths`)
+  }
   return {
     registry,
-    endpoint: route,
+    endpoint: metricsRoute,
     defaultMetrics,
     version: versionInfo(options.version),
     tracker: tracker(options),
-    jobsList: jobsListPath,
+    jobsList: jobsListAt,
     scrapeTimeout: wholeNumber('scrapeTimeout', options.scrapeTimeout, 5000, 1, MAX_TIMER_MS),
     maxScrapesInFlight: wholeNumber('maxScrapesInFlight', options.maxScrapesInFlight, 0, 0),
     eventLoopResolution: wholeNumber('eventLoopResolution', options.eventLoopResolution, DEFAULT_EVENT_LOOP_RESOLUTION, 1, 60_000),

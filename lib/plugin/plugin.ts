@@ -10,7 +10,7 @@ import type { Sampler } from './collectors/scrape-time-metric.js'
 import { ScrapeStats, registerScrapeMetrics } from './collectors/scrapes.js'
 import { registerVersionMetric } from './collectors/version.js'
 import { AlreadyRegisteredError, RegistryConflictError } from './errors.js'
-import { JOBS_LIST_VERSION, jobsListJson, jobsListText } from './jobs-list.js'
+import { JOBS_LIST_VERSION, jobsList } from './jobs-list.js'
 import { connectionOf, createScraper, sendScrape } from './metrics-route.js'
 import { renamer } from './naming.js'
 import { registerRequestMetrics } from './collectors/requests.js'
@@ -102,12 +102,21 @@ function addRoutes (app: FastifyInstance, registry: Registry, tracker: BuildTrac
   }
 
   if (options.jobsList !== false) {
-    app.get(options.jobsList, async (request, reply) => {
-      reply.header('x-list-version', JOBS_LIST_VERSION).header('vary', 'Accept')
-      const wantsJson = new Negotiator(request).mediaType(['text/plain', 'application/json']) === 'application/json'
-      return wantsJson ? jobsListJson(tracker) : reply.type('text/plain; charset=utf-8').send(jobsListText(tracker))
+    // Its route options are the metrics route's protection or its own (options.ts): the list
+    // shows job URLs and runner names, so it is never more open than the metrics route.
+    const { url, routeOptions } = options.jobsList
+    const list = jobsList(tracker)
+    app.route({
+      ...routeOptions,
+      method: ['GET', 'HEAD'],
+      url,
+      handler: async (request, reply) => {
+        const format = new Negotiator(request).mediaType(['text/plain', 'application/json']) === 'application/json' ? 'json' : 'text'
+        const { contentType, body, total } = await list(format)
+        return reply.headers({ 'content-type': contentType, vary: 'Accept', 'x-list-version': JOBS_LIST_VERSION, 'x-builds-total': total }).send(body)
+      }
     })
-    methodNotAllowed(app, options.jobsList)
+    methodNotAllowed(app, url, routeOptions)
   }
 }
 

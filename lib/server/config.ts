@@ -2,6 +2,7 @@ import { dirname, resolve } from 'node:path'
 import { parse, type TomlError } from 'smol-toml'
 import { parseAddress, type ListenAddress } from './address.js'
 import type { RunnerConfig } from '../tracker/build-tracker.js'
+import { quote } from '../tracker/describe.js'
 import { readText } from './read-text.js'
 import { parseNaming, type Naming } from '../plugin/naming.js'
 import { ConfigError } from './errors.js'
@@ -89,9 +90,9 @@ function runners (table: Table): RunnerConfig[] {
     // GitLab Runner loads runners with no name (and labels them by a token prefix); here the
     // label is the runner's place in the file, so no part of a token ever reaches the output.
     const name = optionalString(entry as Table, 'name', `${where}.`) || where
-    const limit = optionalCount(entry as Table, 'limit', `${where} (${JSON.stringify(name)}).`) || undefined
+    const limit = optionalCount(entry as Table, 'limit', `${where} (${quote(name)}).`) || undefined
     // GitLab Runner's request_concurrency: below 1 means 1; same-named entries add up, as their limits do.
-    const requestConcurrency = Math.max(1, optionalCount(entry as Table, 'request_concurrency', `${where} (${JSON.stringify(name)}).`) ?? 1)
+    const requestConcurrency = Math.max(1, optionalCount(entry as Table, 'request_concurrency', `${where} (${quote(name)}).`) ?? 1)
     requestConcurrencies.set(name, (requestConcurrencies.get(name) ?? 0) + requestConcurrency)
     if (!limits.has(name)) {
       limits.set(name, limit)
