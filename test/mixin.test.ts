@@ -34,13 +34,13 @@ t.test('the dashboard is valid JSON with its datasource variable', async (t) => 
   t.ok(dashboard.templating.list.some((variable) => variable.name === 'datasource'))
 })
 
-t.test('the GitLab Runner parity families have panels, and alerts with promtool test cases', async (t) => {
+t.test('the GitLab Runner parity families have panels; their alerts and RunnerSeriesRefused have promtool cases that fire and stay quiet', async (t) => {
   const dashboard = readFileSync('mixin/dashboard.json', 'utf8')
   for (const family of ['runner_api_requests_total', 'runner_api_request_duration_seconds', 'runner_build_queue_duration_seconds', 'runner_build_stage_duration_seconds', 'runner_request_concurrency', 'runner_request_concurrency_exceeded_total']) {
     t.match(dashboard, `${family}`, `a panel queries ${family}`)
   }
   const tests = readFileSync('mixin/alerts_test.yml', 'utf8')
-  for (const alert of ['RunnerGitLabApiErrors', 'RunnerJobQueueTimeHigh', 'RunnerRequestConcurrencySaturated']) {
+  for (const alert of ['RunnerGitLabApiErrors', 'RunnerJobQueueTimeHigh', 'RunnerRequestConcurrencySaturated', 'RunnerSeriesRefused']) {
     t.match(readFileSync('mixin/alerts.yml', 'utf8'), `- alert: ${alert}\n`)
     t.match(tests, new RegExp(`alertname: ${alert}\\n\\s+exp_alerts:\\n\\s+- exp_labels:`), `${alert} has a case where it fires`)
     t.match(tests, new RegExp(`alertname: ${alert}\\n\\s+exp_alerts: \\[\\]`), `${alert} has a case where it stays quiet`)

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'tstyche'
-import { BuildTracker, JobRequest, type ApiEndpoint, type FinalState, type RunnerMetricsOptions } from '../lib/index.js'
+import { BuildTracker, JobRequest, type ApiEndpoint, type FinalState, type RefusedSeries, type RunnerMetricsOptions } from '../lib/index.js'
 
 const tracker = new BuildTracker({ runners: [{ name: 'docker-1', limit: 2, requestConcurrency: 3 }] })
 
@@ -25,6 +25,14 @@ describe('GitLab Runner parity', () => {
     const request = tracker.requestJob('docker-1')
     expect(request).type.toBe<JobRequest | undefined>()
     expect(request!.done()).type.toBe<void>()
+  })
+
+  test('the output budget: maxOutputBytes, what is used, what was refused', () => {
+    expect(BuildTracker).type.toBeConstructableWith({ maxOutputBytes: 8 * 2 ** 20 })
+    expect(BuildTracker).type.not.toBeConstructableWith({ maxOutputBytes: '8 MiB' })
+    expect(tracker.usedOutputBytes).type.toBe<number>()
+    expect(tracker.refusedSeries()).type.toBe<Record<RefusedSeries, number>>()
+    expect<RefusedSeries>().type.toBeAssignableFrom('build_stage_duration' as const)
   })
 
   test('the naming option takes the two namings', () => {

@@ -14,11 +14,18 @@ export class Histograms {
   readonly bounds: readonly number[]
   readonly counts: Float64Array
   readonly sums: Float64Array
+  /** Which series exist (are written): every one from the start, or, made `lazy`, each once created. */
+  readonly exists: Uint8Array
 
-  constructor (bounds: readonly number[], series = 1) {
+  constructor (bounds: readonly number[], series = 1, lazy = false) {
     this.bounds = bounds
     this.counts = new Float64Array(series * (bounds.length + 1))
     this.sums = new Float64Array(series)
+    this.exists = new Uint8Array(series).fill(lazy ? 0 : 1)
+  }
+
+  create (series: number): void {
+    this.exists[series] = 1
   }
 
   observe (series: number, value: number): void {
@@ -30,13 +37,5 @@ export class Histograms {
   countsOf (series: number): Float64Array {
     const width = this.bounds.length + 1
     return this.counts.subarray(series * width, (series + 1) * width)
-  }
-
-  /** How many values one series has seen. */
-  total (series: number): number {
-    const width = this.bounds.length + 1
-    let total = 0
-    for (let index = series * width; index < (series + 1) * width; index++) total += this.counts[index]!
-    return total
   }
 }

@@ -8,6 +8,7 @@ import {
   LIVE_STATES,
   NO_STAGE,
   QUEUE_BUCKETS,
+  REFUSED_SERIES,
   STAGE_BUCKETS,
   describeAllowed,
   resolveStages,
@@ -15,9 +16,11 @@ import {
   type FailureReason,
   type FinalState,
   type IgnoredEvent,
-  type LiveState
+  type LiveState,
+  type RefusedSeries
 } from './vocabulary.js'
 import { Histograms } from './buckets.js'
+import { LINE_BYTES, OutputBudget, histogramLines, labelValueBytes } from './output-budget.js'
 import { describeName, describeValue } from './describe.js'
 import {
   BuildRunningError,
@@ -30,6 +33,7 @@ import {
   InvalidStageError,
   InvalidStateError,
   InvalidValueError,
+  OutputBudgetFullError,
   TooManyRunnersError
 } from './errors.js'
 
@@ -56,6 +60,12 @@ export interface BuildTrackerOptions extends TrackerConfig {
   now?: () => number
   /** The most distinct runner names the tracker accepts: it bounds label cardinality. */
   maxRunners?: number
+  /**
+   * The most bytes of exposition text the tracker's series may write (default 16 MiB), charged
+   * as each series is created: a runner for its series from the start, stage and API series as
+   * they appear. What does not fit is refused and counted; see docs/metrics.md.
+   */
+  maxOutputBytes?: number
 }
 
 export interface StartOptions {
@@ -82,6 +92,7 @@ export interface ApiRequestOptions {
 }
 
 const DEFAULT_MAX_RUNNERS = 1000
+const DEFAULT_MAX_OUTPUT_BYTES = 16 * 2 ** 20
 /** GitLab Runner's default `request_concurrency`. */
 const DEFAULT_REQUEST_CONCURRENCY = 1
 const RUNNING = LIVE_STATES.indexOf('running')
@@ -89,6 +100,15 @@ const FAILED = FINAL_STATES.indexOf('failed')
 const UNKNOWN_FAILURE = FAILURE_REASONS.indexOf('unknown_failure')
 /** `runner_api_requests_total` keys: endpoint * STATUS_KEYS + status, one number per series. */
 const STATUS_KEYS = 1000
+const [REFUSED_RUNNER, REFUSED_STAGE_DURATION, REFUSED_API_REQUESTS, REFUSED_API_REQUEST_DURATION] = REFUSED_SERIES.map((_, index) => index) as [number, number, number, number]
+/**
+ * The lines a runner writes from its first appearance, or may write later with no charge of
+ * their own: started, finished by state, failures by reason, the duration and queue histograms,
+ * its job requests in flight and refused, its limit (once configured), and the pending slot of
+ * `runner_builds`. Its running slots (one per stage) are added per tracker: a build entering a
+ * stage must find its slot, or `runner_builds` would no longer add up to the live builds.
+ */
+const RUNNER_LINES = 1 + FINAL_STATES.length + FAILURE_REASONS.length + histogramLines(DURATION_BUCKETS) + histogramLines(QUEUE_BUCKETS) + 2 + 1 + 1
 
 function indexOf (values: readonly string[], value: unknown): number {
   return typeof value === 'string' ? values.indexOf(value) : -1
@@ -115,6 +135,8 @@ export class RunnerStats {
   readonly name: string
   /** @internal */
   readonly tracker: BuildTracker
+  /** @internal The bytes each line of this runner's series is charged: the tracker's line and this name. */
+  readonly lineBytes: number
   limit: number | undefined = undefined
   requestConcurrency = DEFAULT_REQUEST_CONCURRENCY
   started = 0
@@ -126,22 +148,24 @@ export class RunnerStats {
   readonly failures: Float64Array = new Float64Array(FAILURE_REASONS.length)
   readonly duration = new Histograms(DURATION_BUCKETS)
   readonly queue = new Histograms(QUEUE_BUCKETS)
-  /** Time spent per stage, one series per stage in the tracker's stage order. */
+  /** Time spent per stage, one series per stage in the tracker's stage order, each made as it is first observed. */
   readonly stages: Histograms
-  /** Requests to GitLab's API by `endpoint * 1000 + status`: only the pairs that happened. */
+  /** Requests to GitLab's API by `endpoint * 1000 + status`: only the pairs that happened (and fit the budget). */
   readonly apiRequests = new Map<number, number>()
-  /** Their durations, one series per endpoint in API_ENDPOINTS' order. */
-  readonly apiDurations = new Histograms(API_REQUEST_BUCKETS, API_ENDPOINTS.length)
+  /** Their durations, one series per endpoint in API_ENDPOINTS' order, each made with its first request. */
+  readonly apiDurations = new Histograms(API_REQUEST_BUCKETS, API_ENDPOINTS.length, true)
   jobRequests = 0
   jobRequestsRefused = 0
 
-  constructor (tracker: BuildTracker, name: string) {
+  /** @internal Runners are made by the tracker, which charges their series first. */
+  constructor (tracker: BuildTracker, name: string, lineBytes: number) {
     this.tracker = tracker
     this.name = name
+    this.lineBytes = lineBytes
     const slots = LIVE_STATES.length * tracker.stageSlots
     this.live = new Float64Array(slots)
     this.seen = new Uint8Array(slots)
-    this.stages = new Histograms(STAGE_BUCKETS, tracker.stages.length)
+    this.stages = new Histograms(STAGE_BUCKETS, tracker.stages.length, true)
     // The entry slot (pending, no stage) is every runner's first series.
     this.seen[0] = 1
   }
@@ -157,8 +181,22 @@ export class RunnerStats {
 
   /** Observes the time a build spent in the stage of `slot`, if that slot has a stage. */
   leaveStage (slot: number, seconds: number): void {
-    const stageSlot = slot % this.tracker.stageSlots
-    if (stageSlot !== 0) this.stages.observe(stageSlot - 1, seconds)
+    const series = slot % this.tracker.stageSlots - 1
+    if (series === -1) return
+    const stages = this.stages
+    if (stages.exists[series] !== 0 || this.make(stages, series, REFUSED_STAGE_DURATION)) stages.observe(series, seconds)
+  }
+
+  /**
+   * @internal
+   * Makes series `series` of lazily made `histograms` if it fits the output budget, charging it;
+   * false, counted under `refused`, if not: the observation that asked for it is then dropped.
+   * Only making a series is charged: one that exists costs its caller one check.
+   */
+  make (histograms: Histograms, series: number, refused: number): boolean {
+    if (!this.tracker.charge(this, histogramLines(histograms.bounds), refused)) return false
+    histograms.create(series)
+    return true
   }
 }
 
@@ -328,6 +366,12 @@ export class BuildTracker {
   readonly now: () => number
   readonly maxRunners: number
   concurrent: number | undefined = undefined
+  readonly #budget: OutputBudget
+  /** Bytes each line is charged beside its runner name: the longest line's, with this tracker's longest stage. */
+  readonly #lineBytes: number
+  /** The lines a runner is charged when it first appears: RUNNER_LINES and a running slot per stage. */
+  readonly #runnerLines: number
+  readonly #refused = new Float64Array(REFUSED_SERIES.length)
   readonly #stageSlotByName = new Map<string, number>()
   readonly #runners = new Map<string, RunnerStats>()
   readonly #live = new Map<string, Build>()
@@ -353,6 +397,13 @@ export class BuildTracker {
     if (!Number.isInteger(this.maxRunners) || this.maxRunners < 1) {
       throw new InvalidConfigError(`maxRunners must be a positive integer, got ${describeValue(this.maxRunners)}`)
     }
+    const maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES
+    if (!Number.isSafeInteger(maxOutputBytes) || maxOutputBytes < 1) {
+      throw new InvalidConfigError(`maxOutputBytes must be a positive safe integer (bytes), got ${describeValue(maxOutputBytes)}`)
+    }
+    this.#budget = new OutputBudget(maxOutputBytes)
+    this.#lineBytes = LINE_BYTES + Math.max(...this.stages.map((stage) => stage.length))
+    this.#runnerLines = RUNNER_LINES + this.stages.length
     this.configure(options)
   }
 
@@ -391,6 +442,7 @@ export class BuildTracker {
     if (!Array.isArray(runners)) throw new InvalidConfigError('runners must be an array of { name, limit?, requestConcurrency? }')
     const configured = new Map<string, RunnerConfig>()
     let added = 0
+    let charged = 0
     for (const runner of runners as unknown[]) {
       const { name, limit, requestConcurrency } = (runner ?? {}) as Partial<RunnerConfig>
       if (!isName(name)) throw new InvalidConfigError(`runners: every runner needs a non-empty string name, got ${describeValue(name)}`)
@@ -404,7 +456,11 @@ export class BuildTracker {
       }
       if (configured.has(name)) throw new InvalidConfigError(`runners: runner ${describeValue(name)} is listed twice`)
       configured.set(name, { name, limit, requestConcurrency })
-      if (!this.#runners.has(name) && this.#runners.size + ++added > this.maxRunners) throw this.#tooMany(name)
+      if (this.#runners.has(name)) continue
+      if (this.#runners.size + ++added > this.maxRunners) throw this.#tooMany(name)
+      const cost = this.#runnerLines * this.#lineBytesOf(name)
+      if (charged + cost > this.#budget.left) throw this.#budgetFull(name, cost, this.#budget.left - charged)
+      charged += cost
     }
     return { runners: configured, concurrent }
   }
@@ -450,8 +506,11 @@ export class BuildTracker {
     if (!isSeconds(seconds)) throw new InvalidValueError('apiRequest', 'seconds', 'a non-negative number of seconds', describeValue(seconds))
     const stats = this.#runnerStats(runner)
     const key = endpointIndex * STATUS_KEYS + status
-    stats.apiRequests.set(key, (stats.apiRequests.get(key) ?? 0) + 1)
-    stats.apiDurations.observe(endpointIndex, seconds)
+    const count = stats.apiRequests.get(key)
+    if (count !== undefined) stats.apiRequests.set(key, count + 1)
+    else if (this.charge(stats, 1, REFUSED_API_REQUESTS)) stats.apiRequests.set(key, 1)
+    const durations = stats.apiDurations
+    if (durations.exists[endpointIndex] !== 0 || stats.make(durations, endpointIndex, REFUSED_API_REQUEST_DURATION)) durations.observe(endpointIndex, seconds)
   }
 
   /**
@@ -488,6 +547,26 @@ export class BuildTracker {
   /** Every runner seen or configured, in the order they first appeared. */
   runners (): IterableIterator<RunnerStats> {
     return this.#runners.values()
+  }
+
+  /** The most bytes of exposition text the tracker's series may write: the `maxOutputBytes` option. */
+  get maxOutputBytes (): number {
+    return this.#budget.max
+  }
+
+  /** The bytes charged so far: at least what the tracker's series write in a scrape, in either naming or format. */
+  get usedOutputBytes (): number {
+    return this.#budget.used
+  }
+
+  /**
+   * How often each kind of new series was refused: a new runner's (for the output budget or
+   * maxRunners), by its refused events; a stage or API series', by its dropped observations.
+   */
+  refusedSeries (): Record<RefusedSeries, number> {
+    const counts = {} as Record<RefusedSeries, number>
+    REFUSED_SERIES.forEach((kind, index) => { counts[kind] = this.#refused[index]! })
+    return counts
   }
 
   /** How often each kind of misuse was ignored. */
@@ -530,18 +609,42 @@ export class BuildTracker {
     this.#urls.delete(build)
   }
 
+  /** @internal Charges `lines` new lines of `runner`'s series if they fit; if not, counts the refusal under `refused`. */
+  charge (runner: RunnerStats, lines: number, refused: number): boolean {
+    if (this.#budget.take(lines * runner.lineBytes)) return true
+    this.#refused[refused]! += 1
+    return false
+  }
+
+  #lineBytesOf (name: string): number {
+    return this.#lineBytes + labelValueBytes(name)
+  }
+
   #tooMany (name: string): Error {
     return new TooManyRunnersError(describeValue(name), this.maxRunners + 1, this.maxRunners)
   }
 
+  #budgetFull (name: string, cost: number, left: number): Error {
+    return new OutputBudgetFullError(describeValue(name), cost, left, this.#budget.max)
+  }
+
+  /** A runner's stats, made (and its series charged) on its first appearance; a refusal is counted and thrown. */
   #runnerStats (name: string): RunnerStats {
     let stats = this.#runners.get(name)
     if (stats === undefined) {
-      if (this.#runners.size >= this.maxRunners) throw this.#tooMany(name)
-      stats = new RunnerStats(this, name)
+      if (this.#runners.size >= this.maxRunners) throw this.#refuseRunner(this.#tooMany(name))
+      const lineBytes = this.#lineBytesOf(name)
+      const cost = this.#runnerLines * lineBytes
+      if (!this.#budget.take(cost)) throw this.#refuseRunner(this.#budgetFull(name, cost, this.#budget.left))
+      stats = new RunnerStats(this, name, lineBytes)
       this.#runners.set(name, stats)
     }
     return stats
+  }
+
+  #refuseRunner (error: Error): Error {
+    this.#refused[REFUSED_RUNNER]! += 1
+    return error
   }
 }
 
@@ -560,8 +663,11 @@ function isName (value: unknown): value is string {
   return typeof value === 'string' && value.length > 0
 }
 
-/** Runner names are label values: a longer one only bloats every scrape (a megabyte name made each 50 MB). */
-const MAX_RUNNER_NAME_LENGTH = 1024
+/**
+ * Runner names are label values, on every line of their runner's series: a megabyte name made
+ * each scrape 50 MB. This bounds one line; the output budget bounds them all together.
+ */
+const MAX_RUNNER_NAME_LENGTH = 256
 // In Unicode mode a surrogate pair is one code point: this matches only a lone half.
 const LONE_SURROGATE = /\p{Surrogate}/u
 

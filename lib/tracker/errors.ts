@@ -45,3 +45,5 @@ export const BuildRunningError = defineError<'FST_RUNNER_METRICS_BUILD_RUNNING',
   'FST_RUNNER_METRICS_BUILD_RUNNING', 'build %s is already running on runner %s; finish it before starting it again')
 export const TooManyRunnersError = defineError<'FST_RUNNER_METRICS_TOO_MANY_RUNNERS', [runner: Text, number: Text, max: Text]>(
   'FST_RUNNER_METRICS_TOO_MANY_RUNNERS', 'runner %s would be runner number %s; the tracker accepts at most %s (the maxRunners option) to keep label cardinality bounded')
+export const OutputBudgetFullError = defineError<'FST_RUNNER_METRICS_OUTPUT_BUDGET_FULL', [runner: Text, bytes: Text, left: Text, max: Text]>(
+  'FST_RUNNER_METRICS_OUTPUT_BUDGET_FULL', 'runner %s does not fit the tracker\'s output budget: its series take up to %s bytes of /metrics text, %s of the %s of maxOutputBytes are left (long runner names take more)')

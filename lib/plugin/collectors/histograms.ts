@@ -27,13 +27,10 @@ export function histogramSamples (names: HistogramNames, labels: HistogramLabels
   into.push({ metricName: names.sum, labels: labels.series, value: sum }, { metricName: names.count, labels: labels.series, value: cumulative })
 }
 
-/**
- * The samples of every series of `histograms`, labelled by `labels`; with `always` false a
- * series appears only once it has seen a value (a stage, an endpoint that happened).
- */
-export function seriesSamples (names: HistogramNames, histograms: Histograms, labels: (series: number) => HistogramLabels, always: boolean, into: Sample[]): void {
+/** The samples of every series of `histograms` that exists (a lazy one's, once made: a stage, an endpoint that happened), labelled by `labels`. */
+export function seriesSamples (names: HistogramNames, histograms: Histograms, labels: (series: number) => HistogramLabels, into: Sample[]): void {
   for (let series = 0; series < histograms.sums.length; series++) {
-    if (!always && histograms.total(series) === 0) continue
+    if (histograms.exists[series] === 0) continue
     histogramSamples(names, labels(series), histograms.countsOf(series), histograms.sums[series]!, into)
   }
 }

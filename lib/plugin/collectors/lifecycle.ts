@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client'
-import { FAILURE_REASONS, FINAL_STATES, IGNORED_EVENTS } from '../../tracker/vocabulary.js'
+import { FAILURE_REASONS, FINAL_STATES, IGNORED_EVENTS, REFUSED_SERIES, type RefusedSeries } from '../../tracker/vocabulary.js'
 import type { Histograms } from '../../tracker/buckets.js'
 import type { BuildTracker, RunnerStats } from '../../tracker/build-tracker.js'
 import type { Rename } from '../naming.js'
@@ -9,6 +9,13 @@ import { ReusedLabels, histogramLabels, runnerLabels, type HistogramLabels } fro
 import { registerFamily, type Sample } from './scrape-time-metric.js'
 
 const EVENT_LABELS = IGNORED_EVENTS.map((event) => reusedLabels({ event }))
+/** The `family` of each kind of refusal: the refused series' family (renamed with the rest), or `runner` for a runner. */
+const REFUSED_FAMILIES: Readonly<Record<RefusedSeries, string | undefined>> = {
+  runner: undefined,
+  build_stage_duration: 'runner_build_stage_duration_seconds',
+  api_requests: 'runner_api_requests_total',
+  api_request_duration: 'runner_api_request_duration_seconds'
+}
 
 /** One sample per runner per value of `label`, every runner at zero before its first build. */
 function perRunner (tracker: BuildTracker, label: string, values: readonly string[], counts: (runner: RunnerStats) => Float64Array): () => Sample[] {
@@ -23,7 +30,7 @@ function perRunner (tracker: BuildTracker, label: string, values: readonly strin
   }
 }
 
-/** A per-runner histogram family: `perStage` splits it by stage, each stage appearing once observed. */
+/** A per-runner histogram family: `perStage` splits it by stage, each stage appearing once observed (and admitted by the output budget). */
 function registerRunnerHistogram (registry: Registry, tracker: BuildTracker, name: string, help: string, histograms: (runner: RunnerStats) => Histograms, perStage = false): void {
   const names = histogramNames(name)
   const labels = new ReusedLabels((runner: RunnerStats, stage: number): HistogramLabels => {
@@ -36,13 +43,13 @@ function registerRunnerHistogram (registry: Registry, tracker: BuildTracker, nam
     type: 'histogram',
     read: () => {
       const samples: Sample[] = []
-      for (const runner of tracker.runners()) seriesSamples(names, histograms(runner), (stage) => labels.get(runner, stage), !perStage, samples)
+      for (const runner of tracker.runners()) seriesSamples(names, histograms(runner), (stage) => labels.get(runner, stage), samples)
       return samples
     }
   })
 }
 
-/** Starts, outcomes, failure reasons, durations, queue and stage times and the configured capacity, all read from the tracker. */
+/** Starts, outcomes, failure reasons, durations, queue and stage times, the configured capacity, and what the tracker ignored or refused, all read from it. */
 export function registerLifecycleMetrics (registry: Registry, tracker: BuildTracker, rename: Rename): void {
   registerFamily(registry, {
     name: rename('runner_builds_started_total'),
@@ -92,6 +99,19 @@ export function registerLifecycleMetrics (registry: Registry, tracker: BuildTrac
     read: () => {
       const ignored = tracker.ignoredEvents()
       return IGNORED_EVENTS.map((event, index) => ({ labels: EVENT_LABELS[index]!, value: ignored[event] }))
+    }
+  })
+  const refusedLabels = REFUSED_SERIES.map((kind) => {
+    const family = REFUSED_FAMILIES[kind]
+    return reusedLabels({ family: family === undefined ? 'runner' : rename(family) })
+  })
+  registerFamily(registry, {
+    name: rename('runner_series_refused_total'),
+    help: 'Observations dropped because their new series did not fit the tracker\'s output budget, by the series\' family; family "runner": events refused because their new runner did not fit (or exceeded maxRunners).',
+    type: 'counter',
+    read: () => {
+      const refused = tracker.refusedSeries()
+      return REFUSED_SERIES.map((kind, index) => ({ labels: refusedLabels[index]!, value: refused[kind] }))
     }
   })
 }

@@ -40,7 +40,7 @@ export function registerRequestMetrics (registry: Registry, tracker: BuildTracke
     read: () => {
       const samples: Sample[] = []
       for (const runner of tracker.runners()) {
-        seriesSamples(durationNames, runner.apiDurations, (endpoint) => durationLabels.get(runner, endpoint), false, samples)
+        seriesSamples(durationNames, runner.apiDurations, (endpoint) => durationLabels.get(runner, endpoint), samples)
       }
       return samples
     }
