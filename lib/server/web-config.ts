@@ -2,7 +2,7 @@ import { validateHeaderValue } from 'node:http'
 import { dirname, resolve } from 'node:path'
 import { createSecureContext } from 'node:tls'
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair, type YAMLMap, type YAMLParseError } from 'yaml'
-import { readText } from './read-text.js'
+import { readBytes, readText, type FileRead } from './read-text.js'
 
 /**
  * Prometheus exporter-toolkit's `web-config.yml`: TLS, basic auth and response headers, in the
@@ -399,5 +399,11 @@ export async function parseWebConfig (text: string, file: string, baseDir = dirn
 
 /** Reads a web config file and the certificate files it names, so a reload picks up rotated ones. */
 export async function loadWebConfig (file: string): Promise<WebConfig> {
-  return await parseWebConfig(await readText(file, (reason) => new WebConfigError(`${file}: ${reason}`)), file)
+  return (await readWebConfig(file)).value
+}
+
+/** As `loadWebConfig`, with the bytes read; a file that `inForce` begins with is refused (see readBytes). */
+export async function readWebConfig (file: string, inForce?: Buffer): Promise<FileRead<WebConfig>> {
+  const bytes = await readBytes(file, (reason) => new WebConfigError(`${file}: ${reason}`), inForce)
+  return { value: await parseWebConfig(bytes.toString('utf8'), file), bytes }
 }
