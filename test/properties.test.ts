@@ -185,7 +185,9 @@ t.test('any listen address string parses to a valid address or is refused in one
 
 t.test('any YAML web config either loads or is refused in one line naming the file', async (t) => {
   const yamlLine = fc.oneof(
-    fc.constantFrom('tls_server_config:', '  cert_file: x', 'basic_auth_users:', '  u: $2y$10$X0h1gDsPszWURQaxFh.zoubFi6DXncSjhoQNJgRrnGs7EsimhC7zG', 'http_server_config:', '  headers:', '    X-Frame-Options: deny', 'a: &a [1]', 'b: *a', 'c: *missing', '- x'),
+    fc.constantFrom('tls_server_config:', '  cert_file: x', 'basic_auth_users:', '  u: $2y$10$X0h1gDsPszWURQaxFh.zoubFi6DXncSjhoQNJgRrnGs7EsimhC7zG', 'http_server_config:', '  headers:', '    X-Frame-Options: deny', 'a: &a [1]', 'b: *a', 'c: *missing', '- x',
+      // Half-written and repeated keys, merges and keys YAML turns into one name.
+      'basic_auth_users: ~', '  cert_file:', '  -', '  "": x', '  ~: x', '  1: x', '  "1": x', '<<: {a: 1}', '  <<: [*a]', '  <<: *a', '? [a]', '  client_allowed_sans: []'),
     fc.string({ unit: 'binary', maxLength: 40 })
   )
   await fc.assert(fc.asyncProperty(fc.array(yamlLine, { maxLength: 10 }), async (lines) => {

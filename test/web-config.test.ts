@@ -109,7 +109,7 @@ t.test('mistakes are errors that name the file and key and never echo a secret',
     ['basic_auth_users: [a]', /basic_auth_users must be a mapping/],
     ['- just a list', /the web config must be a mapping/],
     ['a: [1\nb: 2', /^w\.yml: line \d+: invalid YAML: /],
-    ['a: 1\na: 2', /^w\.yml: line 2: invalid YAML: Map keys must be unique/],
+    ['a: 1\na: 2', /^w\.yml: a is set twice \(lines 1 and 2\)$/],
     ['a: *nope', /^w\.yml: invalid YAML: Unresolved alias/],
     ['"tls\\nserver": 1', /^w\.yml: the key at line 1, column 1 is not a known key/],
     [`a: &a [x, x, x, x, x, x, x, x, x, x]\n${'bcdefghijk'.split('').map((key, index) => `${key}: &${key} [${Array(10).fill(`*${'abcdefghijk'[index]}`).join(', ')}]`).join('\n')}`, /^w\.yml: invalid YAML: Excessive alias count indicates a resource exhaustion attack$/]
@@ -175,7 +175,7 @@ t.test('issue 12 item 8: no error message echoes a value: key paths and line/col
     [`tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  curve_preferences: [${privateLine}]\n`, /^w\.yml: tls_server_config\.curve_preferences\[0\] is not supported; supported: CurveP256, /],
     // No position to give when the mapping came through an alias or the key is a collection; still no echo.
     [`basic_auth_users: &u {"${privateLine}": ${hash}}\nrate_limit: *u\n`, /^w\.yml: rate_limit: the key is not a known key; known: interval, burst$/],
-    [`? [${privateLine}]\n: 1\n`, /^w\.yml: the key is not a known key; known: /],
+    [`? [${privateLine}]\n: 1\n`, /^w\.yml: the key at line 1, column 3 is a list or a mapping; keys are names$/],
     [`a: *${privateLine.slice(0, 20).replace(/[^A-Za-z0-9]/g, 'x')}\n`, /^w\.yml: invalid YAML: Unresolved alias/]
   ]
   for (const [text, message] of cases) {
@@ -210,4 +210,136 @@ t.test('rate_limit: exporter-toolkit\'s interval (a Go duration) and burst', asy
   ]
   for (const [text, message] of cases) await t.rejects(parseWebConfig(`rate_limit:\n${text}`, 'w.yml'), { name: 'WebConfigError', message }, text)
   await t.rejects(parseWebConfig('rate_limit: 5\n', 'w.yml'), { message: /rate_limit must be a mapping/ })
+})
+
+/** The error a web config is refused with, or undefined when it loads. */
+async function refusal (text: string): Promise<Error | undefined> {
+  return await parseWebConfig(text, 'w.yml', certs.dir).then(() => undefined, (caught: Error) => caught)
+}
+
+t.test('issue 23: values that can only be mistakes are refused at load, naming the key and never the value', async (t) => {
+  const tls = 'tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n'
+  const sans = `${tls}  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n`
+  const hash = bcrypt.hashSync('pw', 4)
+  const cases: Array<[string, RegExp]> = [
+    // A template that rendered empty: exporter-toolkit never matches an empty SAN; this server's check admitted any certificate.
+    [`${sans}  client_allowed_sans: [""]\n`, /^w\.yml: tls_server_config\.client_allowed_sans\[0\] is empty; /],
+    [`${sans}  client_allowed_sans: [prometheus.scraper, "  "]\n`, /^w\.yml: tls_server_config\.client_allowed_sans\[1\] is empty; /],
+    // exporter-toolkit refuses every client certificate with an empty list; this server allowed any.
+    [`${sans}  client_allowed_sans: []\n`, /^w\.yml: tls_server_config\.client_allowed_sans is an empty list: /],
+    [`${tls}  cipher_suites: [TLS_AES_128_GCM_SHA256, ""]\n`, /^w\.yml: tls_server_config\.cipher_suites\[1\] is empty; /],
+    [`${tls}  curve_preferences: [" "]\n`, /^w\.yml: tls_server_config\.curve_preferences\[0\] is empty; /],
+    // An empty string turned the setting off, or to its default, without a word.
+    [`${tls}  client_auth_type: ""\n`, /^w\.yml: tls_server_config\.client_auth_type is empty; /],
+    [`${tls}  min_version: ''\n`, /^w\.yml: tls_server_config\.min_version is empty; /],
+    [`${tls}  client_ca_file: ""\n`, /^w\.yml: tls_server_config\.client_ca_file is empty; /],
+    ['tls_server_config:\n  cert_file: ""\n  key_file: server.key\n', /^w\.yml: tls_server_config\.cert_file is empty; /],
+    ['http_server_config:\n  headers:\n    Content-Security-Policy: ""\n', /^w\.yml: http_server_config\.headers\.Content-Security-Policy is empty; /],
+    // User names: empty (or null, which YAML turns into one), blank, or with a colon, which Basic auth cannot carry.
+    [`basic_auth_users:\n  "": ${hash}\n`, /^w\.yml: basic_auth_users: the user at line 2, column 3 has an empty name$/],
+    [`basic_auth_users:\n  ~: ${hash}\n`, /^w\.yml: basic_auth_users: the user at line 2, column 3 has an empty name$/],
+    [`basic_auth_users:\n  " ": ${hash}\n`, /^w\.yml: basic_auth_users: the user at line 2, column 3 has an empty name$/],
+    [`basic_auth_users:\n  "prometheus:hunter2": ${hash}\n`, /^w\.yml: basic_auth_users: the user at line 2, column 3 has a ":" in its name, which Basic auth cannot send \(the name ends at the first ":"\)$/],
+    // Keys set twice, at every level and however YAML lets it happen: one of the two was silently lost.
+    [`basic_auth_users: {}\nrate_limit: {}\nbasic_auth_users:\n  admin: ${hash}\n`, /^w\.yml: basic_auth_users is set twice \(lines 1 and 3\)$/],
+    [`basic_auth_users:\n  prometheus: ${hash}\n  admin: ${hash}\n  prometheus: ${hash}\n`, /^w\.yml: basic_auth_users\.prometheus is set twice \(lines 2 and 4\)$/],
+    [`${tls}  key_file: ca.key\n`, /^w\.yml: tls_server_config\.key_file is set twice \(lines 3 and 4\)$/],
+    ['http_server_config: {headers: {X-Frame-Options: deny, X-Frame-Options: sameorigin}}\n', /^w\.yml: http_server_config\.headers\.X-Frame-Options is set twice \(lines 1 and 1\)$/],
+    // Through an alias used as a key, through YAML's merge key, and the same name written as another type.
+    [`tls_server_config:\n  cert_file: &user prometheus\n  key_file: server.key\nbasic_auth_users:\n  *user : ${hash}\n  prometheus: ${hash}\n`, /^w\.yml: basic_auth_users\.prometheus is set twice \(lines 5 and 6\)$/],
+    [`basic_auth_users:\n  <<: {prometheus: ${hash}}\n  prometheus: ${hash}\n`, /^w\.yml: basic_auth_users\.prometheus is set twice \(lines 2 and 3\)$/],
+    [`basic_auth_users:\n  <<: [{prometheus: ${hash}}, {prometheus: ${hash}}]\n`, /^w\.yml: basic_auth_users\.prometheus is set twice \(lines 2 and 2\)$/],
+    [`basic_auth_users:\n  <<: {<<: {prometheus: ${hash}}}\n  prometheus: ${hash}\n`, /^w\.yml: basic_auth_users\.prometheus is set twice \(lines 2 and 3\)$/],
+    [`basic_auth_users:\n  <<: {prometheus: ${hash}, prometheus: ${hash}}\n`, /^w\.yml: basic_auth_users\.prometheus is set twice \(lines 2 and 2\)$/],
+    [`basic_auth_users:\n  ~: ${hash}\n  : ${hash}\n`, /^w\.yml: basic_auth_users: the key at line 3, column 1 is set twice \(lines 2 and 3\)$/],
+    [`basic_auth_users:\n  <<: [&users {prometheus: ${hash}}, *users]\n`, /^w\.yml: basic_auth_users\.prometheus is set twice \(lines 2 and 2\)$/],
+    ['http_server_config:\n  headers:\n    ? {a: 1}\n    : x\n', /^w\.yml: http_server_config\.headers: the key at line 3, column 7 is a list or a mapping; keys are names$/],
+    [`basic_auth_users:\n  1: ${hash}\n  "1": ${hash}\n`, /^w\.yml: basic_auth_users\.1 is set twice \(lines 2 and 3\)$/],
+    // A key that is not a plain name may be a secret: its position, not its text.
+    [`basic_auth_users:\n  'pass word': ${hash}\n  'pass word': ${hash}\n`, /^w\.yml: basic_auth_users: the key at line 3, column 3 is set twice \(lines 2 and 3\)$/]
+  ]
+  for (const [text, message] of cases) {
+    const error = await refusal(text)
+    t.equal(error?.name, 'WebConfigError', text)
+    t.match(error?.message, message, text)
+    for (const secret of [hash, 'hunter2', 'pass word']) t.notOk(error?.message.includes(secret), `no value echoed: ${text}`)
+  }
+  // YAML's merge key, as Go's yaml reads it for exporter-toolkit, when it sets nothing twice.
+  t.same([...(await parseWebConfig(`basic_auth_users:\n  <<: {prometheus: ${hash}}\n  admin: ${hash}\n`, 'w.yml')).users.keys()], ['prometheus', 'admin'])
+  t.same((await parseWebConfig(`${sans}  client_allowed_sans: [prometheus.scraper]\n`, 'w.yml', certs.dir)).tls?.clientAllowedSans, ['prometheus.scraper'])
+})
+
+/** FULL_KEYS with every key path it holds; each line's key is the last part of its path. */
+const EVERY_KEY = `tls_server_config:
+  cert_file: server.crt
+  key_file: server.key
+  client_auth_type: RequireAndVerifyClientCert
+  client_ca_file: ca.crt
+  client_allowed_sans:
+    - prometheus.scraper
+  min_version: TLS12
+  max_version: TLS13
+  cipher_suites:
+    - TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+  prefer_server_cipher_suites: true
+  curve_preferences:
+    - CurveP256
+http_server_config:
+  http2: false
+  headers:
+    X-Frame-Options: deny
+    X-Content-Type-Options: nosniff
+    Strict-Transport-Security: max-age=31536000
+    Content-Security-Policy: default-src 'self'
+    X-XSS-Protection: 1; mode=block
+basic_auth_users:
+  prometheus: ${HASH}
+rate_limit:
+  interval: 1s
+  burst: 5
+`
+
+/** Each key of EVERY_KEY with its dotted path, and the text with that key's value (its line's, and its children's) left out. */
+function withoutEachValue (text: string, spelling: string): Array<[string, string]> {
+  const lines = text.trimEnd().split('\n')
+  const depth = (line: string): number => line.length - line.trimStart().length
+  const result: Array<[string, string]> = []
+  const path: string[] = []
+  lines.forEach((line, index) => {
+    if (line.trimStart().startsWith('- ')) return
+    const key = line.trim().split(':')[0]!
+    path.length = depth(line) / 2
+    path.push(key)
+    let end = index + 1
+    while (end < lines.length && depth(lines[end]!) > depth(line)) end++
+    result.push([path.join('.'), [...lines.slice(0, index), `${line.slice(0, line.indexOf(':') + 1)}${spelling}`, ...lines.slice(end)].join('\n') + '\n'])
+  })
+  return result
+}
+
+t.test('issue 23: a key present with no value is an error naming the key, at every level; {} stays the explicit "nothing"', async (t) => {
+  t.resolves(parseWebConfig(EVERY_KEY, 'w.yml', certs.dir), 'the complete file loads')
+  const variants = ['', ' ~', ' null', ' Null', ' NULL'].flatMap((spelling) => withoutEachValue(EVERY_KEY, spelling))
+  t.equal(variants.length, 5 * 24, 'every key, in every spelling of null')
+  for (const [path, text] of variants) {
+    const error = await refusal(text)
+    t.match(error?.message, new RegExp(`^w\\.yml: ${path.replace(/\./g, '\\.')} has no value \\(a half-written file\\?\\); `), `${path}: ${JSON.stringify(text.split('\n').find((line) => line.trim().startsWith(path.split('.').pop()! + ':')))}`)
+  }
+  // What an editor or a deploy tool leaves halfway: exporter-toolkit (Go's yaml) reads these as "none", and so did this server.
+  for (const [text, path] of [
+    ['basic_auth_users:\n', 'basic_auth_users'],
+    ['tls_server_config:\n', 'tls_server_config'],
+    [`basic_auth_users:\n  prometheus: ${HASH}\nrate_limit:\n`, 'rate_limit'],
+    ['tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  cert:\n', 'tls_server_config.cert'],
+    ['tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_ca:\n', 'tls_server_config.client_ca'],
+    ['tls_server_config:\n  cert_file: server.crt\n  key:\n  key_file: server.key\n', 'tls_server_config.key']
+  ]) t.match((await refusal(text))?.message, new RegExp(`^w\\.yml: ${path!.replace(/\./g, '\\.')} has no value`), text)
+  // List items: a YAML list item with nothing after its dash is null too.
+  const sans = 'tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n  client_allowed_sans:\n    - prometheus.scraper\n    -\n'
+  t.match((await refusal(sans))?.message, /^w\.yml: tls_server_config\.client_allowed_sans\[1\] has no value/)
+  // Through an alias, the same.
+  t.match((await refusal('basic_auth_users: {}\nrate_limit: &none\nhttp_server_config: *none\n'))?.message, /^w\.yml: http_server_config has no value/)
+  for (const text of ['{}\n', 'basic_auth_users: {}\n', 'http_server_config: {headers: {}}\n', 'rate_limit: {}\n', 'http_server_config: {}\nbasic_auth_users: {}\nrate_limit: {}\n']) {
+    t.same(await parseWebConfig(text, 'w.yml'), { tls: undefined, users: new Map(), headers: {}, rateLimit: undefined }, `${JSON.stringify(text)}: an explicit empty mapping is a choice`)
+  }
 })

@@ -3,7 +3,7 @@ import { parse, type TomlError } from 'smol-toml'
 import { parseAddress, type ListenAddress } from './address.js'
 import type { RunnerConfig } from '../tracker/build-tracker.js'
 import { quote } from '../tracker/describe.js'
-import { readText } from './read-text.js'
+import { readBytes, type FileRead } from './read-text.js'
 import { parseNaming, type Naming } from '../plugin/naming.js'
 import { ConfigError } from './errors.js'
 
@@ -160,7 +160,13 @@ export function parseConfig (text: string, file: string): RunnerManagerConfig {
  * turn the metrics server off at the next reload.
  */
 export async function loadConfig (file: string): Promise<RunnerManagerConfig> {
-  const text = await readText(file, (reason) => new ConfigError(`${file}: ${reason}`))
+  return (await readConfig(file)).value
+}
+
+/** As `loadConfig`, with the bytes read; a file that `inForce` begins with is refused (see readBytes). */
+export async function readConfig (file: string, inForce?: Buffer): Promise<FileRead<RunnerManagerConfig>> {
+  const bytes = await readBytes(file, (reason) => new ConfigError(`${file}: ${reason}`), inForce)
+  const text = bytes.toString('utf8')
   if (text.trim() === '') throw new ConfigError(`${file}: is empty (a half-written file?); to run with every setting at its default, write a comment line in it`)
-  return parseConfig(text, file)
+  return { value: parseConfig(text, file), bytes }
 }

@@ -6,13 +6,14 @@ import { formatAddress, parseAddress, type ListenAddress } from './address.js'
 import { BuildTracker } from '../tracker/build-tracker.js'
 import { ConfigLoadStats, registerConfigMetrics } from './config-metrics.js'
 import { defaultVersionInfo, type VersionInfo } from '../plugin/collectors/version.js'
-import { ConfigError, configFromObject, loadConfig, type RunnerManagerConfig } from './config.js'
+import { ConfigError, configFromObject, readConfig, type RunnerManagerConfig } from './config.js'
 import { WebGate } from './auth-gate.js'
 import { addressInUse, listen, listenerKind, type Listener, type RequestHandler } from './listener.js'
 import runnerMetrics from '../plugin/plugin.js'
 import { renamer, type Naming } from '../plugin/naming.js'
 import { registerStandaloneRoutes } from './standalone-routes.js'
-import { NO_WEB_CONFIG, loadWebConfig, type TlsSettings, type WebConfig } from './web-config.js'
+import type { FileRead } from './read-text.js'
+import { NO_WEB_CONFIG, readWebConfig, type TlsSettings, type WebConfig } from './web-config.js'
 
 export interface MetricsServerOptions {
   /** A GitLab Runner style config.toml, read at start and again by `reload()`. */
@@ -38,8 +39,8 @@ export interface MetricsServerOptions {
   naming?: Naming
 }
 
-/** Everything a (re)load applies, read and checked. */
-interface Loaded { config: RunnerManagerConfig, web: WebConfig }
+/** Everything a (re)load applies, read and checked, and the bytes of the files it came from, by path. */
+interface Loaded { config: RunnerManagerConfig, web: WebConfig, files: ReadonlyMap<string, Buffer> }
 
 export type ReloadResult = { ok: true } | { ok: false, error: string }
 
@@ -92,13 +93,20 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
   if (configFile !== undefined && options.config !== undefined) throw new TypeError('startMetricsServer: give configFile or config, not both')
   const override = overrideAddress(options.metricsServer)
   const tracker = options.tracker ?? new BuildTracker()
+  /** The files the config in force was read from: a reload refuses one cut short of these bytes. */
+  let inForce: ReadonlyMap<string, Buffer> = new Map()
   /** Reads and checks everything a (re)load applies, before anything is applied. */
   const read = async (raw = options.config): Promise<Loaded> => {
-    const config = configFile !== undefined && raw === undefined ? await loadConfig(configFile) : configFromObject(raw ?? {})
+    const files = new Map<string, Buffer>()
+    const remember = <T>(file: string, { value, bytes }: FileRead<T>): T => {
+      files.set(file, bytes)
+      return value
+    }
+    const config = configFile !== undefined && raw === undefined ? remember(configFile, await readConfig(configFile, inForce.get(configFile))) : configFromObject(raw ?? {})
     const webFile = options.webConfigFile ?? config.webConfigFile
-    const web = webFile === undefined ? NO_WEB_CONFIG : await loadWebConfig(webFile)
+    const web = webFile === undefined ? NO_WEB_CONFIG : remember(webFile, await readWebConfig(webFile, inForce.get(webFile)))
     tracker.checkConfig(config)
-    return { config, web }
+    return { config, web, files }
   }
   const initial = await read()
   let config = initial.config
@@ -255,6 +263,7 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
       applied = true
       stats.success()
     })
+    inForce = next.files
     const wanted = options.naming ?? next.config.metricsNaming ?? 'runner'
     if (wanted !== naming) app.log.warn(`metrics_naming = "${wanted}" takes effect at the next start; the metrics keep their "${naming}" names until then`)
   }

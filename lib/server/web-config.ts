@@ -1,8 +1,8 @@
 import { validateHeaderValue } from 'node:http'
 import { dirname, resolve } from 'node:path'
 import { createSecureContext } from 'node:tls'
-import { isMap, isScalar, LineCounter, parseDocument, type Document, type Scalar, type YAMLParseError } from 'yaml'
-import { readText } from './read-text.js'
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair, type YAMLMap, type YAMLParseError } from 'yaml'
+import { readBytes, readText, type FileRead } from './read-text.js'
 
 /**
  * Prometheus exporter-toolkit's `web-config.yml`: TLS, basic auth and response headers, in the
@@ -98,11 +98,48 @@ export class WebConfigError extends Error {
 
 type Table = Record<string, unknown>
 
+/**
+ * Whether a key is there. Present with no value (`key:`, `key: ~`, `key: null`) it is an error:
+ * that is what a file caught halfway through writing looks like, and read as "not set" it turned
+ * TLS or auth off. Go's yaml, and so exporter-toolkit, reads it as "not set"; this is stricter on purpose.
+ */
+function given (value: unknown, what: string): boolean {
+  if (value === null) throw new WebConfigError(`${what} has no value (a half-written file?); give it one, or leave the key out`)
+  return value !== undefined
+}
+
 function table (value: unknown, where: string): Table {
-  if (value === undefined || value === null) return {}
+  if (!given(value, where)) return {}
   if (typeof value !== 'object' || Array.isArray(value)) throw new WebConfigError(`${where} must be a mapping`)
   return value as Table
 }
+
+/** A string value; empty or blank it is an error: a template that rendered nothing turned a setting off. */
+function text (value: unknown, what: string, type: string): string | undefined {
+  if (!given(value, what)) return undefined
+  if (typeof value !== 'string') throw new WebConfigError(`${what} must be ${type}`)
+  if (value.trim() === '') throw new WebConfigError(`${what} is empty; give it a value, or leave it out`)
+  return value
+}
+
+/** How a key is named in a message: by its path when it is a plain name, else by its position (it may be a secret). */
+function keyAt (where: string, key: string, what: string, position: { line: number, col: number } | undefined): string {
+  if (PLAIN_NAME.test(key)) return `${where}${key}`
+  const at = position === undefined ? '' : ` at line ${position.line}, column ${position.col}`
+  return `${where === '' ? '' : `${where.slice(0, -1)}: `}${what}${at}`
+}
+
+/** A key's name as the mapping YAML turns into holds it: `1` and `"1"` are one key there, and `~` is `""`. */
+function keyName (key: unknown, document: Document): string | undefined {
+  // Aliases resolve: an unresolved one was refused when the document was read.
+  const node = isAlias(key) ? key.resolve(document) : key
+  return isScalar(node) ? (node.value === null ? '' : String(node.value)) : undefined
+}
+
+/** Where a parsed key starts: even an empty one (`: x`) is a node with a position. */
+const keyStart = (pair: Pair, lines: LineCounter): { line: number, col: number } => lines.linePos((pair.key as Node).range![0])
+
+const isMergeKey = (key: unknown): boolean => isScalar(key) && typeof key.value === 'symbol'
 
 /**
  * Where a key stands, for a message: `where` and the key when the key is a plain name, else its
@@ -112,14 +149,61 @@ type Locate = (where: string, key: string, what?: string) => string
 
 function locator (document: Document, lines: LineCounter): Locate {
   return (where, key, what = 'the key') => {
-    if (PLAIN_NAME.test(key)) return `${where}${key}`
     const parent = document.getIn(where.split('.').filter(Boolean), true)
-    // Not found when the mapping came through an alias or the key is itself a collection: no position then.
-    const pair = isMap(parent) ? parent.items.find((item) => isScalar(item.key) && String(item.key.value) === key) : undefined
-    const position = pair === undefined ? undefined : lines.linePos((pair.key as Scalar).range![0])
-    const at = position === undefined ? '' : ` at line ${position.line}, column ${position.col}`
-    return `${where === '' ? '' : `${where.slice(0, -1)}: `}${what}${at}`
+    // Not found when the mapping came through an alias or a merge: no position then.
+    const pair = isMap(parent) ? parent.items.find((item) => keyName(item.key, document) === key) : undefined
+    return keyAt(where, key, what, pair === undefined ? undefined : keyStart(pair, lines))
   }
+}
+
+/**
+ * Refuses a key set twice in one mapping, however YAML allows it: written twice, once through an
+ * alias, merged in by `<<` (which Go's yaml, and so exporter-toolkit, refuses too when a key is
+ * also written), or as two spellings of one name (`1` and `"1"`). Read as YAML reads it, the last
+ * one would silently win. Also refuses a key that is a list or a mapping: keys here are names.
+ */
+function refuseRepeatedKeys (node: unknown, where: string, document: Document, lines: LineCounter): void {
+  if (isSeq(node)) {
+    node.items.forEach((item, index) => refuseRepeatedKeys(item, `${where.slice(0, -1)}[${index}].`, document, lines))
+    return
+  }
+  if (!isMap(node)) return
+  const seen = new Map<string, number>()
+  const add = (name: string, pair: Pair): void => {
+    const position = keyStart(pair, lines)
+    const first = seen.get(name)
+    if (first !== undefined) throw new WebConfigError(`${keyAt(where, name, 'the key', position)} is set twice (lines ${first} and ${position.line})`)
+    seen.set(name, position.line)
+  }
+  const merged = (source: unknown, pair: Pair): void => {
+    // Only mappings can be merged: anything else was refused when the document was read.
+    const map = (isAlias(source) ? source.resolve(document) : source) as YAMLMap
+    for (const item of map.items) {
+      if (isMergeKey(item.key)) mergeSources(item.value).forEach((inner) => merged(inner, pair))
+      else add(keyName(item.key, document)!, pair)
+    }
+  }
+  for (const pair of node.items) {
+    if (isMergeKey(pair.key)) {
+      // The merged keys land here; an inline mapping's own keys are checked first.
+      refuseRepeatedKeys(pair.value, where, document, lines)
+      mergeSources(pair.value).forEach((source) => merged(source, pair))
+      continue
+    }
+    const name = keyName(pair.key, document)
+    if (name === undefined) {
+      const position = keyStart(pair, lines)
+      throw new WebConfigError(`${where === '' ? '' : `${where.slice(0, -1)}: `}the key at line ${position.line}, column ${position.col} is a list or a mapping; keys are names`)
+    }
+    add(name, pair)
+    // Under a key that is not a plain name nothing can be valid: that key is refused later.
+    if (PLAIN_NAME.test(name)) refuseRepeatedKeys(pair.value, `${where}${name}.`, document, lines)
+  }
+}
+
+/** The mappings a merge key's value brings in: one, or a list of them. */
+function mergeSources (value: unknown): unknown[] {
+  return isSeq(value) ? value.items : [value]
 }
 
 function onlyKeys (object: Table, allowed: readonly string[], where: string, locate: Locate): void {
@@ -129,16 +213,14 @@ function onlyKeys (object: Table, allowed: readonly string[], where: string, loc
 }
 
 function string (object: Table, key: string, where: string): string | undefined {
-  const value = object[key]
-  if (value === undefined || value === null || value === '') return undefined
-  if (typeof value !== 'string') throw new WebConfigError(`${where}${key} must be a string`)
-  return value
+  return text(object[key], `${where}${key}`, 'a string')
 }
 
 function strings (object: Table, key: string, where: string): string[] {
-  const value = object[key] ?? []
-  if (!Array.isArray(value) || value.some((item) => typeof item !== 'string')) throw new WebConfigError(`${where}${key} must be a list of strings`)
-  return value as string[]
+  const value = object[key]
+  if (!given(value, `${where}${key}`)) return []
+  if (!Array.isArray(value)) throw new WebConfigError(`${where}${key} must be a list of strings`)
+  return value.map((item, index) => text(item, `${where}${key}[${index}]`, 'a string')!)
 }
 
 /** The value's mapping in `allowed`; the message names the key, never what was written there. */
@@ -175,6 +257,10 @@ async function tlsSettings (raw: Table, baseDir: string, locate: Locate): Promis
     throw new WebConfigError(`${where}client_auth_type ${clientAuth} needs client_ca_file to verify against`)
   }
   const clientAllowedSans = strings(raw, 'client_allowed_sans', where)
+  // exporter-toolkit checks SANs against an empty list too, and so refuses every client.
+  if (raw.client_allowed_sans !== undefined && clientAllowedSans.length === 0) {
+    throw new WebConfigError(`${where}client_allowed_sans is an empty list: exporter-toolkit would refuse every client certificate; list the SANs to allow, or leave the key out to allow any`)
+  }
   if (clientAllowedSans.length > 0 && clientAuth !== 'RequireAnyClientCert' && clientAuth !== 'RequireAndVerifyClientCert') {
     throw new WebConfigError(`${where}client_allowed_sans needs client_auth_type RequireAnyClientCert or RequireAndVerifyClientCert`)
   }
@@ -183,7 +269,7 @@ async function tlsSettings (raw: Table, baseDir: string, locate: Locate): Promis
   if (minVersion > maxVersion) throw new WebConfigError(`${where}min_version is above max_version`)
   const suites = [...strings(raw, 'cipher_suites', where).entries()].filter(([, suite]) => !TLS13_SUITES.has(suite))
   const curves = strings(raw, 'curve_preferences', where)
-  const preferServer = raw.prefer_server_cipher_suites ?? true
+  const preferServer = given(raw.prefer_server_cipher_suites, `${where}prefer_server_cipher_suites`) ? raw.prefer_server_cipher_suites : true
   if (typeof preferServer !== 'boolean') throw new WebConfigError(`${where}prefer_server_cipher_suites must be true or false`)
   try {
     createSecureContext({ cert, key, ca })
@@ -218,7 +304,7 @@ function sendable (name: string, value: string): boolean {
 function headers (raw: Table, locate: Locate): Record<string, string> {
   const where = 'http_server_config.'
   onlyKeys(raw, ['http2', 'headers'], where, locate)
-  if (raw.http2 !== undefined && typeof raw.http2 !== 'boolean') throw new WebConfigError(`${where}http2 must be true or false`)
+  if (given(raw.http2, `${where}http2`) && typeof raw.http2 !== 'boolean') throw new WebConfigError(`${where}http2 must be true or false`)
   const wanted = table(raw.headers, `${where}headers`)
   onlyKeys(wanted, Object.keys(HEADERS), `${where}headers.`, locate)
   const result: Record<string, string> = {}
@@ -236,11 +322,17 @@ function headers (raw: Table, locate: Locate): Record<string, string> {
 function users (raw: Table, locate: Locate): Map<string, string> {
   const result = new Map<string, string>()
   for (const [user, hash] of Object.entries(raw)) {
+    const who = locate('basic_auth_users.', user, 'the user')
+    // A template that rendered nothing, or `~`, which YAML makes an empty name.
+    if (user.trim() === '') throw new WebConfigError(`${who} has an empty name`)
+    // RFC 7617: the name ends at the first colon, so this user could never log in (nor can they in exporter-toolkit).
+    if (user.includes(':')) throw new WebConfigError(`${who} has a ":" in its name, which Basic auth cannot send (the name ends at the first ":")`)
+    given(hash, who)
     // The hash is a secret too: the message names the user, never the value.
     const match = typeof hash === 'string' ? BCRYPT_HASH.exec(hash) : null
     const cost = Number(match?.[1])
     const problem = match === null ? 'is not a bcrypt hash' : cost < BCRYPT_COSTS.min || cost > BCRYPT_COSTS.max ? `has bcrypt cost ${cost}; allowed: ${BCRYPT_COSTS.min} to ${BCRYPT_COSTS.max}` : undefined
-    if (problem !== undefined) throw new WebConfigError(`${locate('basic_auth_users.', user, 'the user')} ${problem} (make one with: htpasswd -nBC 10 "" | tr -d ':\\n')`)
+    if (problem !== undefined) throw new WebConfigError(`${who} ${problem} (make one with: htpasswd -nBC 10 "" | tr -d ':\\n')`)
     result.set(user, hash as string)
   }
   return result
@@ -248,7 +340,7 @@ function users (raw: Table, locate: Locate): Map<string, string> {
 
 /** Milliseconds of a Go duration; a bare 0 is allowed too, as YAML gives it to Go. */
 function duration (value: unknown, what: string): number {
-  if (value === undefined || value === null || value === 0) return 0
+  if (!given(value, what) || value === 0) return 0
   if (typeof value !== 'string' || !GO_DURATION.test(value)) throw new WebConfigError(`${what} is not a duration; write it as Go does, such as 1s, 500ms or 1m30s`)
   let total = 0
   for (const [, amount, unit] of value.matchAll(DURATION_PART)) total += Number(amount) * DURATION_MS[unit!]!
@@ -259,7 +351,7 @@ function rateLimit (raw: Table, locate: Locate): RateLimit | undefined {
   const where = 'rate_limit.'
   onlyKeys(raw, ['interval', 'burst'], where, locate)
   const intervalMs = duration(raw.interval, `${where}interval`)
-  const burst = raw.burst ?? 0
+  const burst = given(raw.burst, `${where}burst`) ? raw.burst : 0
   if (typeof burst !== 'number' || !Number.isSafeInteger(burst) || burst < 0) throw new WebConfigError(`${where}burst must be a whole number`)
   // As exporter-toolkit: interval 0 turns the limit off.
   if (intervalMs === 0) return undefined
@@ -273,7 +365,8 @@ export async function parseWebConfig (text: string, file: string, baseDir = dirn
   try {
     const lines = new LineCounter()
     // Warnings off: the yaml library prints them with an excerpt of the file, which may hold a secret.
-    const document = parseDocument(text, { uniqueKeys: true, logLevel: 'error', lineCounter: lines })
+    // Merge keys (`<<`) as Go's yaml reads them for exporter-toolkit; keys set twice are refused below, naming the key.
+    const document = parseDocument(text, { uniqueKeys: false, merge: true, logLevel: 'error', lineCounter: lines })
     let raw: unknown
     try {
       const [syntaxError] = document.errors
@@ -288,10 +381,11 @@ export async function parseWebConfig (text: string, file: string, baseDir = dirn
     }
     // A half-written file must not turn TLS and auth off: only an explicit `{}` means "nothing".
     if (raw === null || raw === undefined) throw new WebConfigError('the web config file is empty; to serve without TLS or basic auth, remove web_config_file (or --web-config-file), or write {} in it')
+    refuseRepeatedKeys(document.contents, '', document, lines)
     const locate = locator(document, lines)
     const root = table(raw, 'the web config')
     onlyKeys(root, ['tls_server_config', 'http_server_config', 'basic_auth_users', 'rate_limit'], '', locate)
-    const tls = root.tls_server_config === undefined || root.tls_server_config === null ? undefined : await tlsSettings(table(root.tls_server_config, 'tls_server_config'), baseDir, locate)
+    const tls = root.tls_server_config === undefined ? undefined : await tlsSettings(table(root.tls_server_config, 'tls_server_config'), baseDir, locate)
     return {
       tls,
       users: users(table(root.basic_auth_users, 'basic_auth_users'), locate),
@@ -305,5 +399,11 @@ export async function parseWebConfig (text: string, file: string, baseDir = dirn
 
 /** Reads a web config file and the certificate files it names, so a reload picks up rotated ones. */
 export async function loadWebConfig (file: string): Promise<WebConfig> {
-  return await parseWebConfig(await readText(file, (reason) => new WebConfigError(`${file}: ${reason}`)), file)
+  return (await readWebConfig(file)).value
+}
+
+/** As `loadWebConfig`, with the bytes read; a file that `inForce` begins with is refused (see readBytes). */
+export async function readWebConfig (file: string, inForce?: Buffer): Promise<FileRead<WebConfig>> {
+  const bytes = await readBytes(file, (reason) => new WebConfigError(`${file}: ${reason}`), inForce)
+  return { value: await parseWebConfig(bytes.toString('utf8'), file), bytes }
 }
