@@ -47,9 +47,11 @@ const HEADERS: Record<string, RegExp | undefined> = {
 
 /**
  * The bcrypt forms bcryptjs checks correctly. `$2x$` (crypt_blowfish's marker for hashes made by
- * its old, wrong 8-bit handling) is not one of them.
+ * its old, wrong 8-bit handling) is not one of them, nor bcrypt's original `$2$`: Go reads it, but
+ * bcryptjs compares only 60-character hashes, so its user could never log in.
  */
-const BCRYPT_HASH = /^\$2[aby]?\$(\d{2})\$[./A-Za-z0-9]{53}$/
+const BCRYPT_HASH = /^\$2[aby]\$(\d{2})\$[./A-Za-z0-9]{53}$/
+const ORIGINAL_BCRYPT_HASH = /^\$2\$\d{2}\$[./A-Za-z0-9]{53}$/
 /**
  * bcrypt's own floor, and a ceiling that keeps a check within a scrape's time: at cost 15 one
  * comparison takes about 2.5 s here, each step up doubles it (31 would take days per check).
@@ -331,7 +333,7 @@ function users (raw: Table, locate: Locate): Map<string, string> {
     // The hash is a secret too: the message names the user, never the value.
     const match = typeof hash === 'string' ? BCRYPT_HASH.exec(hash) : null
     const cost = Number(match?.[1])
-    const problem = match === null ? 'is not a bcrypt hash' : cost < BCRYPT_COSTS.min || cost > BCRYPT_COSTS.max ? `has bcrypt cost ${cost}; allowed: ${BCRYPT_COSTS.min} to ${BCRYPT_COSTS.max}` : undefined
+    const problem = match === null ? (ORIGINAL_BCRYPT_HASH.test(hash as string) ? 'is of bcrypt\'s original $2$ form, which cannot be checked here' : 'is not a bcrypt hash') : cost < BCRYPT_COSTS.min || cost > BCRYPT_COSTS.max ? `has bcrypt cost ${cost}; allowed: ${BCRYPT_COSTS.min} to ${BCRYPT_COSTS.max}` : undefined
     if (problem !== undefined) throw new WebConfigError(`${who} ${problem} (make one with: htpasswd -nBC 10 "" | tr -d ':\\n')`)
     result.set(user, hash as string)
   }
