@@ -79,3 +79,19 @@ t.test('the JSON jobs list writes the same characters as JSON escapes: a parser 
   t.notOk(/[\p{Cc}\p{Cf}\u2028\u2029]/u.test(body), 'nothing raw')
   t.match(JSON.parse(body), { builds: [{ id: `id${HOSTILE_NAME}`, runner: HOSTILE_NAME, url: `https://x/${HOSTILE_NAME}` }], builds_total: 1 })
 })
+
+// A listen address from a flag, the environment or the config is shown in its error the same way:
+// JSON.stringify wrote C1 controls and bidi overrides raw into the one-line start error.
+t.test('a listen address in an error is escaped as names are', async (t) => {
+  const { parseAddress } = await import('../lib/server/address.js')
+  for (const address of ['host\u009b[31m:1', 'h\u202eost:99999', '[\u2028::1]:1', 'a b\u009b']) {
+    try {
+      parseAddress(address)
+      t.fail(`${JSON.stringify(address)} was taken`)
+    } catch (error) {
+      const message = (error as Error).message
+      t.notMatch(message, /[\u0080-\u009f\u202e\u2028]/, message)
+      t.match(message, /\\(x9b|u\{202e\}|u\{2028\})/)
+    }
+  }
+})

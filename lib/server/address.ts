@@ -1,4 +1,5 @@
 import { isIPv6 } from 'node:net'
+import { quote } from '../tracker/describe.js'
 
 /** The port Prometheus' port allocations give to runner metrics. */
 export const DEFAULT_PORT = 9252
@@ -14,12 +15,12 @@ const HOST = /^[A-Za-z0-9._-]+$/
 
 function port (text: string, address: string): number {
   const value = Number(text)
-  if (!PORT.test(text) || value > 65535) throw new TypeError(`address ${JSON.stringify(address)}: port ${JSON.stringify(text)} is not a port number (0-65535)`)
+  if (!PORT.test(text) || value > 65535) throw new TypeError(`address ${quote(address)}: port ${quote(text)} is not a port number (0-65535)`)
   return value
 }
 
 function host (text: string, address: string): string {
-  if (!HOST.test(text)) throw new TypeError(`address ${JSON.stringify(address)}: ${JSON.stringify(text)} is not a host name or IPv4 address (an IPv6 address goes in brackets: [::1]:${DEFAULT_PORT})`)
+  if (!HOST.test(text)) throw new TypeError(`address ${quote(address)}: ${quote(text)} is not a host name or IPv4 address (an IPv6 address goes in brackets: [::1]:${DEFAULT_PORT})`)
   return text
 }
 
@@ -32,7 +33,7 @@ export function parseAddress (address: string): ListenAddress {
   if (address.trim() === '') throw new TypeError('address is empty')
   if (address.startsWith('[')) {
     const match = /^\[([^\]]*)\](?::(.*))?$/.exec(address)
-    if (match === null || !isIPv6(match[1]!)) throw new TypeError(`address ${JSON.stringify(address)}: expected [ipv6]:port, like [::1]:${DEFAULT_PORT}`)
+    if (match === null || !isIPv6(match[1]!)) throw new TypeError(`address ${quote(address)}: expected [ipv6]:port, like [::1]:${DEFAULT_PORT}`)
     return { host: match[1], port: match[2] === undefined ? DEFAULT_PORT : port(match[2], address) }
   }
   if (isIPv6(address)) return { host: address, port: DEFAULT_PORT }
