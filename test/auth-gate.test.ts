@@ -103,6 +103,21 @@ t.test('a comparison that fails to run: a logged 500, never a throw into the hos
   t.equal(comparer.closed(), true)
 })
 
+t.test('a check that fails because the gate is closing is answered 500 without an error logged', async (t) => {
+  const comparer = heldComparer()
+  const gate = new WebGate(comparer)
+  gate.use(web({ users: new Map([['p', HASH]]) }))
+  const lines: string[] = []
+  const app = await appWith(gate, lines)
+  t.teardown(() => app.close())
+  const answer = app.inject({ url: '/', headers: { authorization: GOOD } })
+  await new Promise((resolve) => setImmediate(resolve))
+  await gate.close()
+  comparer.settle(new Error('the bcrypt worker stopped (exit code 1)'))
+  t.equal((await answer).statusCode, 500)
+  t.notMatch(lines.join(''), /could not check/)
+})
+
 // Issue 23: a reload that removes a user (or adds auth) applies to every answer sent after it
 // reports ok, also to requests that passed the gate before it and are still being answered.
 t.test('an answer sent after the web config changed is judged by the new one', async (t) => {

@@ -46,6 +46,7 @@ export class WebGate {
   /** Every header name a web config has set: a later one without it must take it off answers. */
   readonly #headerNames = new Set<string>()
   #bucket: TokenBucket | undefined
+  #closing = false
   readonly #comparer: { compare: BasicAuth['compare'], close: () => Promise<void> }
   readonly #auth: BasicAuth
 
@@ -90,13 +91,15 @@ export class WebGate {
     try {
       verdict = await this.#auth.check(parseBasicAuth(request.headers.authorization), sourceOf(request.socket.remoteAddress))
     } catch (error) {
-      request.log.error(`basic auth could not check the credentials: ${(error as Error).message}`)
+      // Closing ends the worker: the checks it had are answered 500, which is no fault to log.
+      if (!this.#closing) request.log.error(`basic auth could not check the credentials: ${(error as Error).message}`)
       return REFUSALS.error
     }
     return verdict === 'pass' ? undefined : REFUSALS[verdict]
   }
 
   async close (): Promise<void> {
+    this.#closing = true
     await this.#comparer.close()
   }
 }
