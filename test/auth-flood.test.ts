@@ -102,6 +102,7 @@ t.test('a flood from 100 addresses: never-seen right credentials, of the flooded
   t.ok((statuses['401'] ?? 0) + (statuses['429'] ?? 0) >= 100, 'the flood was refused, many times')
   t.equal(flooded.status, 200, 'the flooded user\'s right password, never seen, from an address that did not flood')
   t.equal(other.status, 200, 'another user\'s, never seen')
-  // Typically two comparisons (about 0.2 s here); generous for a busy machine. Before: 429 at once.
-  t.ok(flooded.ms < 5000 && other.ms < 5000, 'within seconds')
+  // Two comparisons: 0.2-0.8 s here, beside two CPU hogs too; 5 s once with the whole suite
+  // beside it at load 9. Generous, for a busy machine: the status above is what failed before.
+  t.ok(flooded.ms < 15_000 && other.ms < 15_000, 'within seconds')
 })

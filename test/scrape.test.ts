@@ -215,11 +215,13 @@ t.test('a failing collection is logged once however many scrapes shared it', asy
   const app = Fastify({ logger: { level: 'error', stream: { write: (line: string) => logged.push(line) } } })
   await app.register(runnerMetrics, { defaultMetrics: false })
   t.teardown(() => app.close())
-  let fail: (error: Error) => void = () => {}
+  let fail: ((error: Error) => void) | undefined
   new Counter({ name: 'flaky_total', help: 'x', registers: [app.runnerRegistry], collect: () => new Promise<void>((resolve, reject) => { fail = reject }) }).inc()
   const scrapes = Array.from({ length: 3 }, () => app.inject('/metrics'))
-  await new Promise((resolve) => setTimeout(resolve, 20))
-  fail(new Error('backend gone'))
+  // Until the shared collection has begun (a fixed 20 ms was not always enough on a busy machine:
+  // the failure then came to nobody, and every scrape timed out, 503).
+  await until(() => fail !== undefined)
+  fail!(new Error('backend gone'))
   t.same((await Promise.all(scrapes)).map((answer) => answer.statusCode), [500, 500, 500])
   t.equal(logged.length, 1)
 })
