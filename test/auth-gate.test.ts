@@ -1,6 +1,6 @@
 import bcrypt from 'bcryptjs'
 import Fastify, { type FastifyInstance, type LightMyRequest } from 'fastify'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { WebGate } from '../lib/server/auth-gate.js'
 import type { Compare } from '../lib/server/auth-compare.js'
 import { NO_WEB_CONFIG, type WebConfig } from '../lib/server/web-config.js'
@@ -84,7 +84,8 @@ t.test('too many checks waiting from one address: 429 at once; other addresses s
   t.same((await Promise.all([...held, other])).map((answer) => answer.statusCode), [401, 401, 401, 401, 401, 401], 'all checked, all wrong')
 })
 
-t.test('a comparison that fails to run: a logged 500, never a throw into the host; close ends the comparer', async (t) => {
+/** A check whose comparison fails to run (`closing`: because the gate is being closed): its answer and the log. */
+async function failedCheck (t: Test, closing: boolean): Promise<{ status: number, body: string, log: string, closed: boolean }> {
   const comparer = heldComparer()
   const gate = new WebGate(comparer)
   gate.use(web({ users: new Map([['p', HASH]]) }))
@@ -93,29 +94,26 @@ t.test('a comparison that fails to run: a logged 500, never a throw into the hos
   t.teardown(() => app.close())
   const answer = app.inject({ url: '/', headers: { authorization: GOOD } })
   await new Promise((resolve) => setImmediate(resolve))
+  if (closing) await gate.close()
   comparer.settle(new Error('the bcrypt worker stopped (exit code 1)'))
-  const failed = await answer
-  t.equal(failed.statusCode, 500)
+  const { statusCode, body } = await answer
+  if (!closing) await gate.close()
+  return { status: statusCode, body, log: lines.join(''), closed: comparer.closed() }
+}
+
+t.test('a comparison that fails to run: a logged 500, never a throw into the host; close ends the comparer', async (t) => {
+  const failed = await failedCheck(t, false)
+  t.equal(failed.status, 500)
   t.equal(failed.body, 'Internal Server Error\n')
-  t.match(lines.join(''), /basic auth could not check the credentials: the bcrypt worker stopped \(exit code 1\)/)
-  t.notMatch(lines.join(''), /s3cret/)
-  await gate.close()
-  t.equal(comparer.closed(), true)
+  t.match(failed.log, /basic auth could not check the credentials: the bcrypt worker stopped \(exit code 1\)/)
+  t.notMatch(failed.log, /s3cret/)
+  t.equal(failed.closed, true)
 })
 
 t.test('a check that fails because the gate is closing is answered 500 without an error logged', async (t) => {
-  const comparer = heldComparer()
-  const gate = new WebGate(comparer)
-  gate.use(web({ users: new Map([['p', HASH]]) }))
-  const lines: string[] = []
-  const app = await appWith(gate, lines)
-  t.teardown(() => app.close())
-  const answer = app.inject({ url: '/', headers: { authorization: GOOD } })
-  await new Promise((resolve) => setImmediate(resolve))
-  await gate.close()
-  comparer.settle(new Error('the bcrypt worker stopped (exit code 1)'))
-  t.equal((await answer).statusCode, 500)
-  t.notMatch(lines.join(''), /could not check/)
+  const failed = await failedCheck(t, true)
+  t.equal(failed.status, 500)
+  t.notMatch(failed.log, /could not check/)
 })
 
 // Issue 23: a reload that removes a user (or adds auth) applies to every answer sent after it
