@@ -3,6 +3,7 @@ import { createServer as createSecureServer } from 'node:https'
 import type { TLSSocket } from 'node:tls'
 import { Server as NetServer, type AddressInfo, type Socket } from 'node:net'
 import { formatAddress, type ListenAddress } from './address.js'
+import { clientPolicy, type ClientPolicy } from './client-policy.js'
 import type { TlsSettings } from './web-config.js'
 import { ListenError } from './errors.js'
 
@@ -50,26 +51,6 @@ export function listenerKind (tls: TlsSettings | undefined): string {
   return tls === undefined ? 'http' : `https ${tls.clientAuth}`
 }
 
-/** The SAN values of a certificate's subjectaltname ("DNS:a, IP Address:1.2.3.4, ..."). */
-function sans (subjectaltname: string | undefined): string[] {
-  return (subjectaltname ?? '').split(', ').map((entry) => entry.slice(entry.indexOf(':') + 1))
-}
-
-/** Whether a client that finished the handshake may go on, under exporter-toolkit's policies. */
-function clientAllowed (socket: TLSSocket, tls: TlsSettings): boolean {
-  const certificate = socket.getPeerCertificate()
-  const presented = certificate !== null && Object.keys(certificate).length > 0
-  switch (tls.clientAuth) {
-    case 'RequireAnyClientCert':
-      if (!presented) return false
-      break
-    case 'VerifyClientCertIfGiven':
-      if (presented && !socket.authorized) return false
-      break
-  }
-  return tls.clientAllowedSans.length === 0 || sans(certificate.subjectaltname).some((san) => tls.clientAllowedSans.includes(san))
-}
-
 function createHttpServer (handler: RequestHandler, tls: TlsSettings | undefined): Server {
   const limits = { requestTimeout: SERVER_LIMITS.requestTimeout, headersTimeout: SERVER_LIMITS.headersTimeout, maxHeaderSize: SERVER_LIMITS.maxHeaderSize, connectionsCheckingInterval: SERVER_LIMITS.connectionsCheckingInterval }
   if (tls === undefined) return createServer(limits, handler)
@@ -87,12 +68,24 @@ export async function listen (address: ListenAddress, handler: RequestHandler, t
   const server = createHttpServer(handler, tls)
   server.keepAliveTimeout = SERVER_LIMITS.keepAliveTimeout
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) => {
+    const failed = (error: NodeJS.ErrnoException): void => {
       reject(new ListenError(`cannot listen on ${formatAddress(address)}: ${REASONS[error.code!] ?? error.message}`, { cause: error }))
+    }
+    server.once('error', failed)
+    server.listen({ host: address.host, port: address.port }, () => {
+      server.off('error', failed)
+      resolve()
     })
-    server.listen({ host: address.host, port: address.port }, resolve)
   })
   return new Listener(server, tls)
+}
+
+/**
+ * A TCP connection's two ends, which its TLS socket shares: how the end of a handshake finds
+ * the connection it began on (Node hands over the TLS socket only, not the TCP one under it).
+ */
+function ends (socket: Socket): string {
+  return `${socket.remoteAddress}|${socket.remotePort}|${socket.localAddress}|${socket.localPort}`
 }
 
 /** How often a closing listener looks for connections it may end. */
@@ -106,6 +99,10 @@ const NEW_CONNECTION_GRACE_MS = 2000
 const KEPT_ALIVE_GRACE_MS = 250
 
 interface Connection {
+  /** The socket requests arrive on: the TCP one, or over TLS the TLS one once its handshake is done. */
+  socket: Socket
+  /** In its TLS handshake: the client policy judges it when the handshake ends. */
+  handshaking: boolean
   /** When the connection was accepted or last finished a response. */
   idleSince: number
   active: number
@@ -115,38 +112,33 @@ interface Connection {
 }
 
 /**
- * An HTTP listener that can be closed without losing a request already sent to it. Node's own
- * `close()` drops every connection it has not yet parsed a request on, so a scrape sent just
- * before shutdown would be reset; this one tracks connections, lets the last answer on each
- * say Connection: close, and ends each once it is idle. A client that finds its kept-alive
- * connection closed in between retries, as HTTP clients do.
+ * An HTTP listener that can be closed without losing a request already sent to it, and that
+ * lets through only the clients the newest web config allows.
+ *
+ * Closing: Node's own `close()` drops every connection it has not yet parsed a request on, so
+ * a scrape sent just before shutdown would be reset; this one tracks connections, lets the
+ * last answer on each say Connection: close, and ends each once it is idle. A client that
+ * finds its kept-alive connection closed in between retries, as HTTP clients do.
  */
 export class Listener {
   readonly server: Server
   readonly kind: string
+  /** Keyed by the socket requests arrive on (a TLS one in its handshake: by its TCP socket), in the order they came. */
   readonly #connections = new Map<Socket, Connection>()
+  /** TLS connections in their handshake, by their ends. */
+  readonly #handshakes = new Map<string, Socket>()
   #closing = false
   #tls: TlsSettings | undefined
+  #policy: ClientPolicy
 
   constructor (server: Server, tls: TlsSettings | undefined) {
     this.server = server
     this.kind = listenerKind(tls)
     this.#tls = tls
-    const track = (socket: Socket): void => {
-      this.#connections.set(socket, { idleSince: performance.now(), active: 0, served: false, latest: undefined })
-      socket.once('close', () => this.#connections.delete(socket))
-    }
-    // Requests arrive on the TLS socket, so over TLS that is the connection tracked; one still
-    // in its handshake is bounded by the handshake timeout. Prepended: the HTTP parser listens
-    // to the same event and may emit a request at once.
-    if (tls === undefined) {
-      server.prependListener('connection', track)
-    } else {
-      server.prependListener('secureConnection', (socket: TLSSocket) => {
-        if (clientAllowed(socket, this.#tls!)) track(socket)
-        else socket.destroy()
-      })
-    }
+    this.#policy = clientPolicy(tls)
+    // Prepended: the HTTP parser (or the TLS handshake) listens to the same events and may emit a request at once.
+    server.prependListener('connection', (socket: Socket) => this.#accept(socket, tls !== undefined))
+    if (tls !== undefined) server.prependListener('secureConnection', (socket: TLSSocket) => this.#secured(socket))
     server.on('request', (request: IncomingMessage, response: ServerResponse) => {
       const connection = this.#connections.get(request.socket)!
       connection.active++
@@ -170,15 +162,27 @@ export class Listener {
     return this.server.address() as AddressInfo
   }
 
-  /** The TLS settings in force; undefined: plain HTTP. */
+  /** The TLS settings the listener was opened or updated with; undefined: plain HTTP. */
   get tls (): TlsSettings | undefined {
     return this.#tls
   }
 
-  /** New certificates (or versions, ciphers, allowed SANs) for new connections, with no restart. */
+  /** New certificates (or versions, ciphers) for new connections, with no restart. */
   updateTls (tls: TlsSettings): void {
     (this.server as unknown as { setSecureContext: (options: object) => void }).setSecureContext(secureContext(tls))
     this.#tls = tls
+  }
+
+  /**
+   * Judges every open connection by the client policy of `tls` (the web config now in force;
+   * undefined: no TLS) and closes at once, answers in progress included, those it refuses.
+   * Handshakes still going on are judged by it when they end.
+   */
+  admitOnly (tls: TlsSettings | undefined): void {
+    this.#policy = clientPolicy(tls)
+    for (const [socket, connection] of this.#connections) {
+      if (!connection.handshaking && !this.#policy.allows(socket)) this.#drop(socket)
+    }
   }
 
   /** Stops accepting, lets requests in flight finish, and drops connections still open after `graceMs`. */
@@ -194,6 +198,40 @@ export class Listener {
     clearTimeout(force)
     // http.Server's own close stops its connection-timeout timer; the listener is closed already.
     this.server.close(() => {})
+  }
+
+  #accept (socket: Socket, secure: boolean): void {
+    this.#connections.set(socket, { socket, handshaking: secure, idleSince: performance.now(), active: 0, served: false, latest: undefined })
+    const key = secure ? ends(socket) : undefined
+    if (key !== undefined) this.#handshakes.set(key, socket)
+    socket.once('close', () => {
+      this.#connections.delete(socket)
+      if (key !== undefined) this.#handshakes.delete(key)
+    })
+  }
+
+  /** A handshake ended: from now on requests arrive on `socket`, if the client policy lets it on. */
+  #secured (socket: TLSSocket): void {
+    const key = ends(socket)
+    const tcp = this.#handshakes.get(key) as Socket
+    this.#handshakes.delete(key)
+    // Always found: a connection dropped during its handshake has its socket destroyed, which ends the handshake.
+    const connection = this.#connections.get(tcp)
+    if (connection === undefined || !this.#policy.allows(socket)) {
+      socket.destroy()
+      return
+    }
+    this.#connections.delete(tcp)
+    connection.socket = socket
+    connection.handshaking = false
+    this.#connections.set(socket, connection)
+    socket.once('close', () => this.#connections.delete(socket))
+  }
+
+  /** Closes a connection now. */
+  #drop (socket: Socket): void {
+    this.#connections.delete(socket)
+    socket.destroy()
   }
 
   #endIdle (): void {
