@@ -8,6 +8,7 @@ import { ConfigLoadStats, registerConfigMetrics } from './config-metrics.js'
 import { defaultVersionInfo, type VersionInfo } from '../plugin/collectors/version.js'
 import { ConfigError, configFromObject, loadConfig, type RunnerManagerConfig } from './config.js'
 import { WebGate } from './auth-gate.js'
+import { clientPolicy } from './client-policy.js'
 import { addressInUse, listen, listenerKind, type Listener, type RequestHandler } from './listener.js'
 import runnerMetrics from '../plugin/plugin.js'
 import { renamer, type Naming } from '../plugin/naming.js'
@@ -131,16 +132,22 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
   let listeningOn: ListenAddress | undefined
   let applied = false
   /**
-   * Listeners that stopped accepting and still finish their requests. A reload does not wait
-   * for them (a shutdown that waits for the reload must not leave the new listener accepting
-   * meanwhile); close() does.
+   * Listeners that stopped accepting and still finish their requests, with their drains. A
+   * reload does not wait for them (a shutdown that waits for the reload must not leave the new
+   * listener accepting meanwhile); close() does.
    */
-  const draining = new Set<Promise<void>>()
+  const draining = new Map<Listener, Promise<void>>()
 
   function retire (listener: Listener): void {
     const drained = listener.close(closeGraceMs)
-    draining.add(drained)
-    drained.then(() => draining.delete(drained), () => {})
+    draining.set(listener, drained)
+    drained.then(() => draining.delete(listener), () => {})
+  }
+
+  /** Every open listener, the draining ones too, closes the connections `tls`'s client policy refuses. */
+  function admitOnly (tls: TlsSettings | undefined): void {
+    server?.admitOnly(tls)
+    for (const listener of draining.keys()) listener.admitOnly(tls)
   }
 
   function announce (listener: Listener | undefined): void {
@@ -194,6 +201,8 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
    * listener.
    */
   async function moveListener (address: ListenAddress | undefined, tls: TlsSettings | undefined, commit: () => void): Promise<void> {
+    // Made now (it parses the client CAs), so that nothing it could throw comes after a change.
+    clientPolicy(tls)
     const previous = server
     const first = !applied
     if (previous !== undefined && isCurrent(address, listeningOn, previous) && previous.kind === listenerKind(tls)) {
@@ -248,6 +257,8 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
       // runners up to the cap since that check, it refuses before anything else changed.
       tracker.configure(next.config)
       gate.use(next.web)
+      // Kept-alive connections and answers in progress too: no answer after ok to a client the new policy refuses.
+      admitOnly(next.web.tls)
       if (options.logger === undefined) app.log.level = next.config.logLevel
       config = next.config
       applied = true
@@ -292,7 +303,7 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
     await reloading
     if (server !== undefined) retire(server)
     server = undefined
-    await Promise.all(draining)
+    await Promise.all(draining.values())
     await app.close()
   }
 
