@@ -2,6 +2,7 @@
 // addresses as addresses. Real certificates from openssl, real TLS connections.
 import { request } from 'node:https'
 import t from 'tap'
+import { ConnectionCap } from '../lib/server/connection-cap.js'
 import { listen } from '../lib/server/listener.js'
 import type { TlsSettings } from '../lib/server/web-config.js'
 import { clientCert, makeCerts } from './certs.js'
@@ -69,7 +70,7 @@ const cases: Array<[string, string[], keyof typeof clients, boolean]> = [
 
 for (const [what, allowed, client, expected] of cases) {
   t.test(`${what}: ${expected ? 'allowed' : 'refused'}`, async (t) => {
-    const listener = await listen({ host: '127.0.0.1', port: 0 }, (request, response) => { response.end('ok') }, settings(allowed))
+    const listener = await listen({ host: '127.0.0.1', port: 0 }, (request, response) => { response.end('ok') }, settings(allowed), new ConnectionCap(16, () => {}))
     t.teardown(() => listener.close(0))
     t.equal(await outcome(listener.address().port, clients[client]), expected ? 200 : 'refused', `client_allowed_sans: ${JSON.stringify(allowed)}`)
   })

@@ -4,6 +4,7 @@ import type { TLSSocket } from 'node:tls'
 import { Server as NetServer, type AddressInfo, type Socket } from 'node:net'
 import { formatAddress, type ListenAddress } from './address.js'
 import { clientPolicy, type ClientPolicy } from './client-policy.js'
+import type { ConnectionCap } from './connection-cap.js'
 import type { TlsSettings } from './web-config.js'
 import { ListenError } from './errors.js'
 
@@ -63,8 +64,11 @@ function createHttpServer (handler: RequestHandler, tls: TlsSettings | undefined
   }, handler)
 }
 
-/** Opens a listener on `address` that hands every request to `handler`, over TLS when `tls` is set. */
-export async function listen (address: ListenAddress, handler: RequestHandler, tls?: TlsSettings): Promise<Listener> {
+/**
+ * Opens a listener on `address` that hands every request to `handler`, over TLS when `tls` is
+ * set, holding at most `cap.max` connections.
+ */
+export async function listen (address: ListenAddress, handler: RequestHandler, tls: TlsSettings | undefined, cap: ConnectionCap): Promise<Listener> {
   const server = createHttpServer(handler, tls)
   server.keepAliveTimeout = SERVER_LIMITS.keepAliveTimeout
   await new Promise<void>((resolve, reject) => {
@@ -77,7 +81,7 @@ export async function listen (address: ListenAddress, handler: RequestHandler, t
       resolve()
     })
   })
-  return new Listener(server, tls)
+  return new Listener(server, tls, cap)
 }
 
 /**
@@ -112,13 +116,20 @@ interface Connection {
 }
 
 /**
- * An HTTP listener that can be closed without losing a request already sent to it, and that
- * lets through only the clients the newest web config allows.
+ * An HTTP listener that can be closed without losing a request already sent to it, that holds
+ * a bounded number of connections, and that lets through only the clients the newest web
+ * config allows.
  *
  * Closing: Node's own `close()` drops every connection it has not yet parsed a request on, so
  * a scrape sent just before shutdown would be reset; this one tracks connections, lets the
  * last answer on each say Connection: close, and ends each once it is idle. A client that
  * finds its kept-alive connection closed in between retries, as HTTP clients do.
+ *
+ * The cap: at `cap.max` connections a new one closes the oldest connection with no request in
+ * progress, one that never completed a request (a slow or half-open client) before one kept
+ * alive after an answer (the one Prometheus reuses); only when every connection is busy is the
+ * new one refused. Refusing newcomers alone would let anyone holding idle connections lock
+ * Prometheus out.
  */
 export class Listener {
   readonly server: Server
@@ -127,18 +138,22 @@ export class Listener {
   readonly #connections = new Map<Socket, Connection>()
   /** TLS connections in their handshake, by their ends. */
   readonly #handshakes = new Map<string, Socket>()
+  readonly #cap: ConnectionCap
   #closing = false
   #tls: TlsSettings | undefined
   #policy: ClientPolicy
 
-  constructor (server: Server, tls: TlsSettings | undefined) {
+  constructor (server: Server, tls: TlsSettings | undefined, cap: ConnectionCap) {
     this.server = server
     this.kind = listenerKind(tls)
     this.#tls = tls
     this.#policy = clientPolicy(tls)
+    this.#cap = cap
     // Prepended: the HTTP parser (or the TLS handshake) listens to the same events and may emit a request at once.
     server.prependListener('connection', (socket: Socket) => this.#accept(socket, tls !== undefined))
     if (tls !== undefined) server.prependListener('secureConnection', (socket: TLSSocket) => this.#secured(socket))
+    // Accepting can fail later too (EMFILE); unheard, the error would be thrown into the host.
+    server.on('error', (error) => cap.acceptFailed(error))
     server.on('request', (request: IncomingMessage, response: ServerResponse) => {
       const connection = this.#connections.get(request.socket)!
       connection.active++
@@ -201,6 +216,17 @@ export class Listener {
   }
 
   #accept (socket: Socket, secure: boolean): void {
+    if (this.#connections.size >= this.#cap.max) {
+      const victim = this.#victim()
+      if (victim === undefined) {
+        // Every connection is busy: a request in progress on each.
+        socket.destroy()
+        this.#cap.refuse()
+        return
+      }
+      this.#drop(victim)
+      this.#cap.evict()
+    }
     this.#connections.set(socket, { socket, handshaking: secure, idleSince: performance.now(), active: 0, served: false, latest: undefined })
     const key = secure ? ends(socket) : undefined
     if (key !== undefined) this.#handshakes.set(key, socket)
@@ -228,7 +254,25 @@ export class Listener {
     socket.once('close', () => this.#connections.delete(socket))
   }
 
-  /** Closes a connection now. */
+  /**
+   * The connection a new one replaces at the cap: the oldest that never completed a request and
+   * has none in progress, else the one kept alive idle the longest; none when all are busy.
+   * Node (libuv 1.46) accepts one connection a turn of the event loop (measured: 50 waiting
+   * take 50 turns) and reads a new socket from the next turn on, so a new connection is closed
+   * for others only after `cap.max - 1` newer ones came, in as many turns: a scrape's request,
+   * sent with the connection, is read long before.
+   */
+  #victim (): Socket | undefined {
+    let keptAlive: Connection | undefined
+    for (const connection of this.#connections.values()) {
+      if (connection.active > 0) continue
+      if (!connection.served) return connection.socket
+      if (keptAlive === undefined || connection.idleSince < keptAlive.idleSince) keptAlive = connection
+    }
+    return keptAlive?.socket
+  }
+
+  /** Closes a connection now; from now on it no longer counts. */
   #drop (socket: Socket): void {
     this.#connections.delete(socket)
     socket.destroy()

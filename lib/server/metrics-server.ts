@@ -9,7 +9,10 @@ import { defaultVersionInfo, type VersionInfo } from '../plugin/collectors/versi
 import { ConfigError, configFromObject, loadConfig, type RunnerManagerConfig } from './config.js'
 import { WebGate } from './auth-gate.js'
 import { clientPolicy } from './client-policy.js'
+import { ConnectionCap, DEFAULT_MAX_CONNECTIONS, registerConnectionMetrics } from './connection-cap.js'
 import { addressInUse, listen, listenerKind, type Listener, type RequestHandler } from './listener.js'
+import { OptionInvalidError } from '../plugin/errors.js'
+import { describeValue } from '../tracker/describe.js'
 import runnerMetrics from '../plugin/plugin.js'
 import { renamer, type Naming } from '../plugin/naming.js'
 import { registerStandaloneRoutes } from './standalone-routes.js'
@@ -32,6 +35,11 @@ export interface MetricsServerOptions {
   logger?: FastifyBaseLogger
   /** Milliseconds in-flight requests get to finish on close or rebind. Default 10000. */
   closeGraceMs?: number
+  /**
+   * Connections a listener holds at once; at the cap a new one closes the oldest idle one
+   * (or is refused when all are busy). Default 512, half the usual limit of 1024 open files.
+   */
+  maxConnections?: number
   /** As the plugin's options: scrapes served at once (default 0, no limit), and how long one may take (default 5000 ms). */
   maxScrapesInFlight?: number
   scrapeTimeout?: number
@@ -89,8 +97,9 @@ function overrideAddress (address: string | undefined): ListenAddress | undefine
  * the config says, rebinding on reload with no gap (the new listener is up before the old one closes).
  */
 export async function startMetricsServer (options: MetricsServerOptions = {}): Promise<MetricsServer> {
-  const { configFile, closeGraceMs = 10_000 } = options
+  const { configFile, closeGraceMs = 10_000, maxConnections = DEFAULT_MAX_CONNECTIONS } = options
   if (configFile !== undefined && options.config !== undefined) throw new TypeError('startMetricsServer: give configFile or config, not both')
+  if (!Number.isSafeInteger(maxConnections) || maxConnections < 1) throw new OptionInvalidError(`startMetricsServer option "maxConnections" must be an integer of at least 1, got ${describeValue(maxConnections)}`)
   const override = overrideAddress(options.metricsServer)
   const tracker = options.tracker ?? new BuildTracker()
   /** Reads and checks everything a (re)load applies, before anything is applied. */
@@ -125,6 +134,8 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
   const naming = options.naming ?? config.metricsNaming ?? 'runner'
   await app.register(runnerMetrics, { tracker, version, jobsList: true, maxScrapesInFlight: options.maxScrapesInFlight, scrapeTimeout: options.scrapeTimeout, naming })
   registerConfigMetrics(app.runnerRegistry, stats, renamer(naming))
+  const cap = new ConnectionCap(maxConnections, (message) => app.log.warn(message))
+  registerConnectionMetrics(app.runnerRegistry, cap, renamer(naming))
   registerStandaloneRoutes(app, version)
   await app.ready()
 
@@ -165,7 +176,7 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
    */
   async function restore (previous: Listener, old: ListenAddress): Promise<void> {
     try {
-      server = await listen(old, handler!, previous.tls)
+      server = await listen(old, handler!, previous.tls, cap)
       announce(server)
     /* c8 ignore start */
     } catch (rebind) {
@@ -186,7 +197,7 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
     server = undefined
     retire(previous)
     try {
-      return await listen(address, handler!, tls)
+      return await listen(address, handler!, tls, cap)
     } catch (error) {
       await restore(previous, old)
       throw error
@@ -228,7 +239,7 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
       replaced = true
     } else {
       try {
-        next = await listen(address, handler!, tls)
+        next = await listen(address, handler!, tls, cap)
       } catch (error) {
         // Only our own listener in the way (the same port, another host) is ours to move.
         if (previous === undefined || address.port !== previous.address().port || !addressInUse(error)) throw error
