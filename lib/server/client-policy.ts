@@ -12,10 +12,15 @@ import type { ClientAuthType, TlsSettings } from './web-config.js'
 export interface ClientPolicy {
   /** Whether the client on `socket` (done with its handshake, if any) may go on. */
   allows: (socket: Socket) => boolean
+  /**
+   * Equal for policies that allow the same clients: a reload that keeps it (most do) need not
+   * judge open connections again, which costs a certificate chain read for each.
+   */
+  key: string
 }
 
 /** Without TLS in the web config nothing is asked of the connection: TLS ones stay too. */
-const ANYONE: ClientPolicy = { allows: () => true }
+const ANYONE: ClientPolicy = { allows: () => true, key: 'no TLS' }
 
 const REQUIRES_CERTIFICATE = new Set<ClientAuthType>(['RequireAnyClientCert', 'RequireAndVerifyClientCert'])
 const VERIFIES = new Set<ClientAuthType>(['VerifyClientCertIfGiven', 'RequireAndVerifyClientCert'])
@@ -116,11 +121,12 @@ function tlsPolicy (tls: TlsSettings): ClientPolicy {
   const anchors = VERIFIES.has(tls.clientAuth) ? fingerprints(tls.ca!) : undefined
   const sansMatch = tls.clientAllowedSans.length === 0 ? undefined : sanMatcher(tls.clientAllowedSans)
   return {
+    key: JSON.stringify([tls.clientAuth, [...anchors ?? []].sort(), [...tls.clientAllowedSans].sort()]),
     allows: (socket) => {
       // A plain HTTP connection where TLS is now required.
       if (!(socket instanceof TLSSocket)) return false
-      // Empty when the client sent none; null once the socket is destroyed.
-      const certificate = socket.getPeerCertificate(true) as DetailedPeerCertificate | null
+      // Empty when the client sent none; null once the socket is destroyed. The chain only when it is checked.
+      const certificate = socket.getPeerCertificate(anchors !== undefined) as DetailedPeerCertificate | null
       if (certificate === null || Object.keys(certificate).length === 0) return !required && sansMatch === undefined
       if (anchors !== undefined && !(socket.authorized && anchoredIn(certificate, anchors))) return false
       return sansMatch === undefined || sansMatch(certificate.subjectaltname)

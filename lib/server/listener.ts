@@ -194,7 +194,11 @@ export class Listener {
    * Handshakes still going on are judged by it when they end.
    */
   admitOnly (tls: TlsSettings | undefined): void {
-    this.#policy = clientPolicy(tls)
+    const policy = clientPolicy(tls)
+    const same = policy.key === this.#policy.key
+    this.#policy = policy
+    // Every open connection was let on by a policy with this key.
+    if (same) return
     for (const [socket, connection] of this.#connections) {
       if (!connection.handshaking && !this.#policy.allows(socket)) this.#drop(socket)
     }
