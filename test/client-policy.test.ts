@@ -89,3 +89,24 @@ t.test('subjectaltname is split as Node\'s own checkServerIdentity splits it', a
   t.same(certificateSans('DNS:"unterminated'), [{ kind: 'DNS', value: '"unterminated' }])
   t.same(certificateSans('no colon, DNS:f'), [{ kind: 'DNS', value: 'f' }])
 })
+
+t.test('a client CA bundle ending in a block that is no certificate (Node loads the ones before it) starts and reloads as before; its good CAs still anchor', async (t) => {
+  const { startMetricsServer } = await import('../lib/server/index.js')
+  const { join } = await import('node:path')
+  const { writeFile } = await import('node:fs/promises')
+  const { KeptConnection } = await import('./kept-connection.js')
+  // Not a certificate, between certificate lines after the real CA: Node's secure context loads the CA and stops there.
+  const bundle = `${certs.read(certs.ca)}-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n`
+  const dir = t.testdir({ 'ca.crt': bundle })
+  const web = join(dir, 'web.yml')
+  const config = (sans: string): string => `tls_server_config:\n  cert_file: ${certs.serverCert}\n  key_file: ${certs.serverKey}\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ${join(dir, 'ca.crt')}\n  client_allowed_sans: [${sans}]\n`
+  await writeFile(web, config('prometheus.scraper'))
+  const server = await startMetricsServer({ config: { metrics_server: '127.0.0.1:0', web_config_file: web } })
+  t.teardown(() => server.close())
+  const client = await KeptConnection.open(server.address()!.port, { ca: certs.read(certs.ca), cert: certs.read(certs.clientCert), key: certs.read(certs.clientKey) })
+  t.teardown(() => client.destroy())
+  t.equal(await client.request('/-/healthy'), 200)
+  await writeFile(web, config('prometheus.scraper, other.scraper'))
+  t.same(await server.reload(), { ok: true }, 'a reload judging open connections reads the same bundle')
+  t.equal(await client.request('/-/healthy'), 200, 'the client, still allowed and anchored in the bundle\'s real CA, goes on')
+})

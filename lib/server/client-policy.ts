@@ -93,9 +93,21 @@ export function sanMatcher (allowed: readonly string[]): (subjectaltname: string
     names.has(value) || (kind === 'IP Address' && addresses.check(value, isIP(value) === 6 ? 'ipv6' : 'ipv4')))
 }
 
-/** The SHA-256 fingerprints of the certificates in a PEM bundle. */
+/**
+ * The SHA-256 fingerprints of the certificates in a PEM bundle, as far as Node's secure context
+ * loads it: up to the first block that is no certificate (Node takes the bundle, and stops
+ * there). Past that point nothing is trusted by the handshake, so nothing is here either.
+ */
 function fingerprints (bundle: string): Set<string> {
-  return new Set(Array.from(bundle.matchAll(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g), ([block]) => new X509Certificate(block).fingerprint256))
+  const found = new Set<string>()
+  for (const [block] of bundle.matchAll(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g)) {
+    try {
+      found.add(new X509Certificate(block).fingerprint256)
+    } catch {
+      break
+    }
+  }
+  return found
 }
 
 /**
