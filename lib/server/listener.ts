@@ -245,7 +245,8 @@ export class Listener {
     const key = ends(socket)
     const tcp = this.#handshakes.get(key) as Socket
     this.#handshakes.delete(key)
-    // Always found: a connection dropped during its handshake has its socket destroyed, which ends the handshake.
+    // Found in practice (a connection dropped during its handshake has its TCP socket destroyed,
+    // which ends the handshake without this event); checked all the same: a throw here would reach the host.
     const connection = this.#connections.get(tcp)
     if (connection === undefined || !this.#policy.allows(socket)) {
       socket.destroy()
