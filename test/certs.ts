@@ -58,3 +58,17 @@ export function makeCerts (): Certs {
     cleanup: () => rmSync(dir, { recursive: true, force: true })
   }
 }
+
+/**
+ * A client certificate signed by the CA of `certs`, with `altNames` as lines of an openssl
+ * `[alt]` section (`DNS.1 = b.scraper`, `IP.1 = 2001:db8::1`, `dirName.1 = dir`); none: no SAN.
+ */
+export function clientCert (certs: Certs, name: string, altNames: string[] = []): { cert: string, key: string } {
+  const { dir } = certs
+  openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}.key`], dir)
+  openssl(['req', '-new', '-key', `${name}.key`, '-subj', `/CN=${name}`, '-out', `${name}.csr`], dir)
+  const san = altNames.length === 0 ? '' : `subjectAltName=@alt\n[alt]\n${altNames.join('\n')}\n[dir]\nCN=prometheus.scraper\n`
+  writeFileSync(join(dir, `${name}.ext`), `extendedKeyUsage=clientAuth\n${san}`)
+  openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', `${name}.ext`, '-out', `${name}.crt`], dir)
+  return { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) }
+}

@@ -252,17 +252,41 @@ t.test('slow or stuck clients are cut off: headers within 10 s, at most 8 KiB of
   await once(big, 'close')
   t.match(bigAnswer, /^HTTP\/1\.1 431 /, 'headers over 8 KiB get 431')
 
-  const stuck = connect(port, '127.0.0.1')
-  await once(stuck, 'connect')
-  stuck.write('GET /metrics HTTP/1.1\r\nHost: x\r\n')
-  const started = Date.now()
-  let stuckAnswer = ''
-  stuck.setEncoding('utf8').on('data', (chunk: string) => { stuckAnswer += chunk })
-  await once(stuck, 'close')
-  const took = Date.now() - started
-  // Below the 30 s request timeout, which would also answer 408: it is the headers' 10 s that cut it.
-  t.ok(took >= 9_000 && took < 25_000, `a client that never finishes its headers is cut off after ${took} ms`)
-  t.match(stuckAnswer, /^HTTP\/1\.1 408 /, 'with 408 Request Timeout')
+  // Half a request line, all the headers but the blank line, and nothing at all: Node 20 times out each the same.
+  const cutOff = await Promise.all(['GET /met', 'GET /metrics HTTP/1.1\r\nHost: x\r\n', ''].map(async (sent) => {
+    const stuck = connect(port, '127.0.0.1')
+    await once(stuck, 'connect')
+    stuck.write(sent)
+    const started = Date.now()
+    let answer = ''
+    stuck.setEncoding('utf8').on('data', (chunk: string) => { answer += chunk })
+    await once(stuck, 'close')
+    return { sent, took: Date.now() - started, answer }
+  }))
+  for (const { sent, took, answer } of cutOff) {
+    // Below the 30 s request timeout, which would also answer 408: it is the headers' 10 s that cut it.
+    t.ok(took >= 9_000 && took < 25_000, `a client that sent ${JSON.stringify(sent)} is cut off after ${took} ms`)
+    t.match(answer, /^HTTP\/1\.1 408 /, 'with 408 Request Timeout')
+  }
+})
+
+t.test('slow or stuck clients are cut off: a TLS handshake within 10 s', async (t) => {
+  const { makeCerts } = await import('./certs.js')
+  const certs = makeCerts()
+  t.teardown(certs.cleanup)
+  const dir = t.testdir({ 'web.yml': `tls_server_config:\n  cert_file: ${certs.serverCert}\n  key_file: ${certs.serverKey}\n` })
+  const server = await startMetricsServer({ config: { metrics_server: '127.0.0.1:0', web_config_file: `${dir}/web.yml` } })
+  t.teardown(() => server.close())
+  // Nothing, and the first bytes of a ClientHello.
+  const took = await Promise.all([Buffer.alloc(0), Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01])].map(async (sent) => {
+    const stuck = connect(server.address()!.port, '127.0.0.1').on('error', () => {}).resume()
+    await once(stuck, 'connect')
+    stuck.write(sent)
+    const started = Date.now()
+    await once(stuck, 'close')
+    return Date.now() - started
+  }))
+  for (const ms of took) t.ok(ms >= 9_000 && ms < 25_000, `a handshake never finished is cut off after ${ms} ms`)
 })
 
 t.test('closing: clients that keep reusing their connections do not hold the old listener open', async (t) => {
@@ -292,4 +316,15 @@ t.test('closing: clients that keep reusing their connections do not hold the old
   t.ok(took < 15_000, `closed in ${took} ms, not after closeGraceMs`)
   t.ok(statuses.get('200')! > 10, `${JSON.stringify(Object.fromEntries(statuses))}`)
   t.equal(statuses.get('ECONNRESET'), undefined, 'no answer was cut off')
+})
+
+t.test('embedded: maxConnections must be a whole number of at least 1', async (t) => {
+  for (const value of [0, -1, 1.5, '10', Infinity]) {
+    await t.rejects(startMetricsServer({ config: {}, maxConnections: value as number }), { name: 'FastifyError', code: 'FST_RUNNER_METRICS_OPTION_INVALID', message: /^fastify-runner-metrics: startMetricsServer option "maxConnections" must be an integer of at least 1, got / })
+  }
+  const server = await startMetricsServer({ config: { metrics_server: '127.0.0.1:0' }, maxConnections: 1 })
+  t.teardown(() => server.close())
+  const samples = parseSamples((await fetchText(urlOf(server))).body)
+  t.equal(samples.get('runner_metrics_server_connections_evicted_total'), 0, 'the counters are there from the start')
+  t.equal(samples.get('runner_metrics_server_connections_refused_total'), 0)
 })

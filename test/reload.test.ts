@@ -9,7 +9,7 @@ import { Counter } from 'prom-client'
 import t from 'tap'
 import { BuildTracker } from '../lib/index.js'
 import { ListenError, startMetricsServer } from '../lib/server/index.js'
-import { parseSamples, series } from './helpers.js'
+import { parseSamples, series, until } from './helpers.js'
 
 // Reloads are all or nothing, with no unauthenticated moment, and never leave the server listening nowhere.
 t.setTimeout(120_000)
@@ -194,4 +194,137 @@ t.test('listen errors carry a code and stay ListenErrors', async (t) => {
   const error = await startMetricsServer({ config: { metrics_server: `127.0.0.1:${port}` } }).catch((error: unknown) => error)
   t.ok(error instanceof ListenError)
   t.match(error, { name: 'ListenError', code: 'FST_RUNNER_METRICS_LISTEN_FAILED', message: `cannot listen on 127.0.0.1:${port}: the address is already in use` })
+})
+
+/** The TLS part of a web config: the test server certificate and the client policy lines given. */
+function tlsConfig (certs: import('./certs.js').Certs, policy: string[]): string {
+  return ['tls_server_config:', `  cert_file: ${certs.serverCert}`, `  key_file: ${certs.serverKey}`, ...policy.map((line) => `  ${line}`), ''].join('\n')
+}
+
+/** A collector that holds the scrapes it meets while `hold` says so, until `release()`. */
+function holdScrapes (registry: import('prom-client').Registry): { held: () => number, release: () => void } {
+  const waiting: Array<() => void> = []
+  new Counter({ name: 'held_total', help: 'x', registers: [registry], collect: async () => { await new Promise<void>((resolve) => waiting.push(resolve)) } }).inc()
+  return { held: () => waiting.length, release: () => { for (const resolve of waiting.splice(0)) resolve() } }
+}
+
+t.test('TLS client policy on reload: kept-alive connections of clients the new policy refuses are closed at commit, others go on', async (t) => {
+  const { makeCerts, clientCert } = await import('./certs.js')
+  const { KeptConnection } = await import('./kept-connection.js')
+  const certs = makeCerts()
+  t.teardown(certs.cleanup)
+  const other = makeCerts()
+  t.teardown(other.cleanup)
+  const b = clientCert(certs, 'b', ['DNS.1 = b.scraper'])
+  const c = clientCert(other, 'c', ['DNS.1 = b.scraper'])
+  const dir = t.testdir({ 'both-cas.crt': certs.read(certs.ca) + certs.read(other.ca) })
+  const web = join(dir, 'web.yml')
+  const policy = (ca: string, sans: string): string => tlsConfig(certs, ['client_auth_type: RequireAndVerifyClientCert', `client_ca_file: ${ca}`, `client_allowed_sans: [${sans}]`])
+  await writeFile(web, policy(join(dir, 'both-cas.crt'), 'prometheus.scraper, b.scraper'))
+  const server = await startMetricsServer({ config: { metrics_server: '127.0.0.1:0', web_config_file: web } })
+  t.teardown(() => server.close())
+  const { port } = server.address()!
+  const ca = certs.read(certs.ca) + other.read(other.ca)
+  const as = (client: { cert: string, key: string }): import('./kept-connection.js').TlsClient => ({ ca, cert: certs.read(client.cert), key: certs.read(client.key) })
+  const open = async (client: { cert: string, key: string }): Promise<InstanceType<typeof KeptConnection>> => {
+    const connection = await KeptConnection.open(port, as(client))
+    t.teardown(() => connection.destroy())
+    return connection
+  }
+
+  // Narrowed SANs: A (prometheus.scraper) is out, B stays.
+  const a = await open({ cert: certs.clientCert, key: certs.clientKey })
+  const kept = await open(b)
+  const aInFlight = await open({ cert: certs.clientCert, key: certs.clientKey })
+  const scrapes = holdScrapes(server.registry)
+  const held = aInFlight.request('/metrics')
+  await until(() => scrapes.held() === 1)
+  await writeFile(web, policy(join(dir, 'both-cas.crt'), 'b.scraper'))
+  t.same(await server.reload(), { ok: true })
+  scrapes.release()
+  t.equal(await held, 'closed', 'A\'s scrape in flight across the commit is not answered')
+  t.equal(await a.request('/-/healthy'), 'closed', 'A\'s kept-alive connection was closed at commit')
+  t.equal(await kept.request('/-/healthy'), 200, 'B\'s kept-alive connection goes on')
+  await t.rejects(open({ cert: certs.clientCert, key: certs.clientKey }), 'A cannot connect again')
+
+  // Another CA: C (from the other CA, same SAN as B) stays, B (this CA) is out.
+  const fromOther = await open(c)
+  t.equal(await fromOther.request('/-/healthy'), 200)
+  const bInFlight = await open(b)
+  const heldB = bInFlight.request('/metrics')
+  await until(() => scrapes.held() === 1)
+  await writeFile(web, policy(other.ca, 'b.scraper'))
+  t.same(await server.reload(), { ok: true })
+  scrapes.release()
+  t.equal(await heldB, 'closed', 'B\'s scrape in flight across the CA swap is not answered')
+  t.equal(await kept.request('/-/healthy'), 'closed', 'B\'s kept-alive connection was closed: its CA is no longer trusted')
+  t.equal(await fromOther.request('/-/healthy'), 200, 'C\'s goes on')
+
+  // The server certificate alone rotated: nothing changes for open connections.
+  await writeFile(web, policy(other.ca, 'b.scraper').replace(certs.serverCert, other.serverCert).replace(certs.serverKey, other.serverKey))
+  t.same(await server.reload(), { ok: true })
+  t.equal(await fromOther.request('/-/healthy'), 200, 'C\'s connection outlives the server certificate it was opened with')
+})
+
+t.test('TLS client policy on reload: a listener still draining from an earlier move closes refused clients too', async (t) => {
+  const { makeCerts } = await import('./certs.js')
+  const { KeptConnection } = await import('./kept-connection.js')
+  const certs = makeCerts()
+  t.teardown(certs.cleanup)
+  const dir = t.testdir({})
+  const web = join(dir, 'web.yml')
+  const policy = (sans: string): string => tlsConfig(certs, ['client_auth_type: RequireAndVerifyClientCert', `client_ca_file: ${certs.ca}`, `client_allowed_sans: [${sans}]`])
+  await writeFile(web, policy('prometheus.scraper'))
+  const server = await startMetricsServer({ config: { metrics_server: '127.0.0.1:0', web_config_file: web }, closeGraceMs: 30_000 })
+  t.teardown(() => server.close())
+  const a = await KeptConnection.open(server.address()!.port, { ca: certs.read(certs.ca), cert: certs.read(certs.clientCert), key: certs.read(certs.clientKey) })
+  t.teardown(() => a.destroy())
+  const scrapes = holdScrapes(server.registry)
+  const held = a.request('/metrics')
+  await until(() => scrapes.held() === 1)
+  t.same(await server.reload({ metrics_server: '127.0.0.2:0', web_config_file: web }), { ok: true }, 'moved: the old listener drains A\'s scrape')
+  await writeFile(web, policy('other.scraper'))
+  t.same(await server.reload({ metrics_server: '127.0.0.2:0', web_config_file: web }), { ok: true })
+  scrapes.release()
+  t.equal(await held, 'closed', 'the scrape on the draining listener is not answered after the reload that refuses A')
+})
+
+t.test('TLS client policy on reload: another client_auth_type, HTTP -> TLS and TLS -> HTTP at the same address', async (t) => {
+  const { makeCerts } = await import('./certs.js')
+  const { KeptConnection } = await import('./kept-connection.js')
+  const certs = makeCerts()
+  t.teardown(certs.cleanup)
+  const dir = t.testdir({})
+  const web = join(dir, 'web.yml')
+  const server = await startMetricsServer({ config: { metrics_server: '127.0.0.1:0' }, closeGraceMs: 30_000 })
+  t.teardown(() => server.close())
+  const { port } = server.address()!
+  const scrapes = holdScrapes(server.registry)
+  const reload = async (policy: string[] | undefined): Promise<void> => {
+    if (policy !== undefined) await writeFile(web, tlsConfig(certs, policy))
+    t.same(await server.reload({ metrics_server: `127.0.0.1:${port}`, ...(policy === undefined ? {} : { web_config_file: web }) }), { ok: true })
+  }
+  // Wrapped: an async function returning the answer's promise would wait for the answer.
+  const inFlight = async (tls?: import('./kept-connection.js').TlsClient): Promise<{ answer: Promise<number | 'closed'> }> => {
+    const connection = await KeptConnection.open(port, tls)
+    t.teardown(() => connection.destroy())
+    const answer = connection.request('/metrics')
+    await until(() => scrapes.held() === 1)
+    return { answer }
+  }
+
+  const plain = await inFlight()
+  await reload(['client_auth_type: RequestClientCert'])
+  scrapes.release()
+  t.equal(await plain.answer, 'closed', 'a plain HTTP scrape in flight when TLS became required is not answered')
+
+  const stranger = await inFlight({ ca: certs.read(certs.ca), cert: certs.read(certs.strangerCert), key: certs.read(certs.strangerKey) })
+  await reload(['client_auth_type: RequireAndVerifyClientCert', `client_ca_file: ${certs.ca}`])
+  scrapes.release()
+  t.equal(await stranger.answer, 'closed', 'nor one of a client whose certificate the new client_auth_type refuses')
+
+  const client = await inFlight({ ca: certs.read(certs.ca), cert: certs.read(certs.clientCert), key: certs.read(certs.clientKey) })
+  await reload(undefined)
+  scrapes.release()
+  t.equal(await client.answer, 200, 'a TLS scrape in flight when TLS is turned off is answered: nothing refuses it')
 })

@@ -8,7 +8,11 @@ import { ConfigLoadStats, registerConfigMetrics } from './config-metrics.js'
 import { defaultVersionInfo, type VersionInfo } from '../plugin/collectors/version.js'
 import { ConfigError, configFromObject, readConfig, type RunnerManagerConfig } from './config.js'
 import { WebGate } from './auth-gate.js'
+import { clientPolicy } from './client-policy.js'
+import { ConnectionCap, DEFAULT_MAX_CONNECTIONS, registerConnectionMetrics } from './connection-cap.js'
 import { addressInUse, listen, listenerKind, type Listener, type RequestHandler } from './listener.js'
+import { OptionInvalidError } from '../plugin/errors.js'
+import { describeValue } from '../tracker/describe.js'
 import runnerMetrics from '../plugin/plugin.js'
 import { renamer, type Naming } from '../plugin/naming.js'
 import { registerStandaloneRoutes } from './standalone-routes.js'
@@ -32,6 +36,11 @@ export interface MetricsServerOptions {
   logger?: FastifyBaseLogger
   /** Milliseconds in-flight requests get to finish on close or rebind. Default 10000. */
   closeGraceMs?: number
+  /**
+   * Connections a listener holds at once; at the cap a new one closes the oldest idle one
+   * (or is refused when all are busy). Default 512, half the usual limit of 1024 open files.
+   */
+  maxConnections?: number
   /** As the plugin's options: scrapes served at once (default 0, no limit), and how long one may take (default 5000 ms). */
   maxScrapesInFlight?: number
   scrapeTimeout?: number
@@ -89,8 +98,9 @@ function overrideAddress (address: string | undefined): ListenAddress | undefine
  * the config says, rebinding on reload with no gap (the new listener is up before the old one closes).
  */
 export async function startMetricsServer (options: MetricsServerOptions = {}): Promise<MetricsServer> {
-  const { configFile, closeGraceMs = 10_000 } = options
+  const { configFile, closeGraceMs = 10_000, maxConnections = DEFAULT_MAX_CONNECTIONS } = options
   if (configFile !== undefined && options.config !== undefined) throw new TypeError('startMetricsServer: give configFile or config, not both')
+  if (!Number.isSafeInteger(maxConnections) || maxConnections < 1) throw new OptionInvalidError(`startMetricsServer option "maxConnections" must be an integer of at least 1, got ${describeValue(maxConnections)}`)
   const override = overrideAddress(options.metricsServer)
   const tracker = options.tracker ?? new BuildTracker()
   /** The files the config in force was read from: a reload refuses one cut short of these bytes. */
@@ -134,6 +144,8 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
   const naming = options.naming ?? config.metricsNaming ?? 'runner'
   await app.register(runnerMetrics, { tracker, version, jobsList: true, maxScrapesInFlight: options.maxScrapesInFlight, scrapeTimeout: options.scrapeTimeout, naming })
   registerConfigMetrics(app.runnerRegistry, stats, renamer(naming))
+  const cap = new ConnectionCap(maxConnections, (message) => app.log.warn(message))
+  registerConnectionMetrics(app.runnerRegistry, cap, renamer(naming))
   registerStandaloneRoutes(app, version)
   await app.ready()
 
@@ -141,16 +153,22 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
   let listeningOn: ListenAddress | undefined
   let applied = false
   /**
-   * Listeners that stopped accepting and still finish their requests. A reload does not wait
-   * for them (a shutdown that waits for the reload must not leave the new listener accepting
-   * meanwhile); close() does.
+   * Listeners that stopped accepting and still finish their requests, with their drains. A
+   * reload does not wait for them (a shutdown that waits for the reload must not leave the new
+   * listener accepting meanwhile); close() does.
    */
-  const draining = new Set<Promise<void>>()
+  const draining = new Map<Listener, Promise<void>>()
 
   function retire (listener: Listener): void {
     const drained = listener.close(closeGraceMs)
-    draining.add(drained)
-    drained.then(() => draining.delete(drained), () => {})
+    draining.set(listener, drained)
+    drained.then(() => draining.delete(listener), () => {})
+  }
+
+  /** Every open listener, the draining ones too, closes the connections `tls`'s client policy refuses. */
+  function admitOnly (tls: TlsSettings | undefined): void {
+    server?.admitOnly(tls)
+    for (const listener of draining.keys()) listener.admitOnly(tls)
   }
 
   function announce (listener: Listener | undefined): void {
@@ -168,7 +186,7 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
    */
   async function restore (previous: Listener, old: ListenAddress): Promise<void> {
     try {
-      server = await listen(old, handler!, previous.tls)
+      server = await listen(old, handler!, previous.tls, cap)
       announce(server)
     /* c8 ignore start */
     } catch (rebind) {
@@ -189,7 +207,7 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
     server = undefined
     retire(previous)
     try {
-      return await listen(address, handler!, tls)
+      return await listen(address, handler!, tls, cap)
     } catch (error) {
       await restore(previous, old)
       throw error
@@ -204,6 +222,8 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
    * listener.
    */
   async function moveListener (address: ListenAddress | undefined, tls: TlsSettings | undefined, commit: () => void): Promise<void> {
+    // Made now (it parses the client CAs), so that nothing it could throw comes after a change.
+    clientPolicy(tls)
     const previous = server
     const first = !applied
     if (previous !== undefined && isCurrent(address, listeningOn, previous) && previous.kind === listenerKind(tls)) {
@@ -229,7 +249,7 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
       replaced = true
     } else {
       try {
-        next = await listen(address, handler!, tls)
+        next = await listen(address, handler!, tls, cap)
       } catch (error) {
         // Only our own listener in the way (the same port, another host) is ours to move.
         if (previous === undefined || address.port !== previous.address().port || !addressInUse(error)) throw error
@@ -258,6 +278,8 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
       // runners up to the cap since that check, it refuses before anything else changed.
       tracker.configure(next.config)
       gate.use(next.web)
+      // Kept-alive connections and answers in progress too: no answer after ok to a client the new policy refuses.
+      admitOnly(next.web.tls)
       if (options.logger === undefined) app.log.level = next.config.logLevel
       config = next.config
       applied = true
@@ -303,7 +325,7 @@ export async function startMetricsServer (options: MetricsServerOptions = {}): P
     await reloading
     if (server !== undefined) retire(server)
     server = undefined
-    await Promise.all(draining)
+    await Promise.all(draining.values())
     await app.close()
   }
 
